@@ -1,0 +1,33 @@
+"""Workflows carried inside PNG files as text chunks.
+
+We write our document under `diffgraph` and, when every node has a ComfyUI twin, the
+ComfyUI API-format prompt under `prompt` (the chunk ComfyUI itself writes and reads).
+ComfyUI's own `workflow` chunk holds its editor format, which we do not write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image as PILImage
+from PIL import PngImagePlugin
+
+OUR_CHUNK = "diffgraph"
+COMFY_PROMPT_CHUNK = "prompt"
+COMFY_WORKFLOW_CHUNK = "workflow"
+
+
+def png_info(texts: dict[str, str]) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    for key, value in texts.items():
+        info.add_text(key, value)
+    return info
+
+
+def read_texts(path: str | Path) -> dict[str, str]:
+    """The text chunks of a PNG file."""
+    with PILImage.open(path) as image:
+        if image.format != "PNG":
+            raise ValueError(f"{path} is a {image.format} file, not a PNG")
+        image.load()
+        return {str(k): str(v) for k, v in getattr(image, "text", {}).items()}

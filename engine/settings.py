@@ -1,0 +1,61 @@
+"""Where diffgraph keeps its files and how much memory it may use.
+
+One immutable object passed to whatever needs it (no module-level state). Folders follow
+ComfyUI's layout so users can point diffgraph at the collection they already have.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+GIB = 1024**3
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * GIB
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_dir: Path
+    models_dir: Path
+    input_dir: Path
+    output_dir: Path
+    temp_dir: Path
+    user_dir: Path
+    custom_nodes_dirs: tuple[Path, ...] = ()
+    cache_bytes: int = 2 * GIB  # output cache budget; 0 turns caching off
+    ram_budget: int = field(default_factory=lambda: _physical_memory() // 2)  # models on CPU
+    vram_budget: int | None = None  # models on the accelerator; None: no limit of ours
+    device: str | None = None  # force "cpu", "cuda", "cuda:1", "mps"; None picks the best
+    dtype: str | None = None  # force "float32", "float16", "bfloat16"
+
+    @classmethod
+    def at(cls, base_dir: str | Path, **overrides: Any) -> Settings:
+        """Settings with every folder under `base_dir`, then `overrides` applied."""
+        base = Path(base_dir).resolve()
+        settings = cls(
+            base_dir=base,
+            models_dir=base / "models",
+            input_dir=base / "input",
+            output_dir=base / "output",
+            temp_dir=base / "temp",
+            user_dir=base / "user",
+            custom_nodes_dirs=(base / "custom_nodes",),
+        )
+        return replace(settings, **overrides)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings rooted at $DIFFGRAPH_HOME, or the current directory."""
+        return cls.at(os.environ.get("DIFFGRAPH_HOME", "."), **overrides)
+
+    def model_folder(self, kind: str) -> Path:
+        """The folder of one kind of model file: checkpoints, vae, loras, controlnet, ..."""
+        return self.models_dir / kind

@@ -1,0 +1,167 @@
+"""Image nodes: make, load, transform, save and preview images."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from engine.comfy import to_comfy_api
+from engine.context import NodeContext, NodeInputError
+from engine.models import file_fingerprint
+from engine.node import Widget, node
+from engine.paths import IMAGE_SUFFIXES, UnsafePath, list_files, safe_join
+from engine.pngmeta import COMFY_PROMPT_CHUNK, OUR_CHUNK
+from engine.settings import Settings
+from engine.types import Image, Mask
+
+MAX_SIDE = 16384
+
+
+def input_images(settings: Settings) -> list[str]:
+    """Image files in the input folder (uploads land there)."""
+    return list_files(settings.input_dir, IMAGE_SUFFIXES)
+
+
+@node("image.empty", title="Empty Image", category="image", comfy="EmptyImage")
+class EmptyImage:
+    """A batch of images of one solid colour."""
+
+    class Inputs(BaseModel):
+        width: Annotated[int, Widget(step=8)] = Field(512, ge=1, le=MAX_SIDE)
+        height: Annotated[int, Widget(step=8)] = Field(512, ge=1, le=MAX_SIDE)
+        batch_size: int = Field(1, ge=1, le=4096)
+        color: int = Field(0, ge=0, le=0xFFFFFF, description="RGB as 0xRRGGBB")
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import image as ops
+
+        pixels = ops.solid(inputs.width, inputs.height, inputs.batch_size, inputs.color)
+        return self.Outputs(image=Image(pixels))
+
+
+@node("image.load", title="Load Image", category="image", comfy="LoadImage")
+class LoadImage:
+    """An image from the input folder, with a mask from its transparency."""
+
+    class Inputs(BaseModel):
+        image: Annotated[str, Widget(choices=input_images)]
+
+    class Outputs(BaseModel):
+        image: Image
+        mask: Mask
+
+    @classmethod
+    def fingerprint(cls, widgets: Mapping[str, Any], settings: Settings) -> str:
+        # A file replaced under the same name must be read again.
+        return file_fingerprint(safe_join(settings.input_dir, widgets["image"]))
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import image as ops
+
+        try:
+            path = safe_join(ctx.settings.input_dir, inputs.image)
+            pixels, mask = ops.load(path)
+        except (UnsafePath, OSError) as exc:
+            raise NodeInputError("image", f"cannot read image {inputs.image!r}: {exc}") from None
+        return self.Outputs(image=Image(pixels), mask=Mask(mask))
+
+
+@node("image.invert", title="Invert Image", category="image", comfy="ImageInvert")
+class InvertImage:
+    """Each colour replaced by its opposite."""
+
+    class Inputs(BaseModel):
+        image: Image
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import image as ops
+
+        return self.Outputs(image=Image(ops.invert(inputs.image.pixels)))
+
+
+@node("image.scale", title="Scale Image", category="image", comfy="ImageScale")
+class ScaleImage:
+    """Resize to a width and height; 0 on one side keeps the aspect ratio."""
+
+    class Inputs(BaseModel):
+        image: Image
+        upscale_method: Literal["nearest-exact", "bilinear", "area", "bicubic", "lanczos"] = (
+            "bilinear"
+        )
+        width: Annotated[int, Widget(step=8)] = Field(512, ge=0, le=MAX_SIDE)
+        height: Annotated[int, Widget(step=8)] = Field(512, ge=0, le=MAX_SIDE)
+        crop: Literal["disabled", "center"] = "disabled"
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import image as ops
+
+        pixels = ops.resize(
+            inputs.image.pixels, inputs.width, inputs.height, inputs.upscale_method, inputs.crop
+        )
+        return self.Outputs(image=Image(pixels))
+
+
+def workflow_texts(ctx: NodeContext) -> dict[str, str]:
+    """PNG text chunks that let the image be dropped back in to restore its graph."""
+    texts = {OUR_CHUNK: ctx.workflow.to_json(indent=None)}
+    comfy = to_comfy_api(ctx.workflow, ctx.registry)
+    if comfy is not None:
+        texts[COMFY_PROMPT_CHUNK] = json.dumps(comfy)
+    return texts
+
+
+@node("image.save", title="Save Image", category="image", output=True, comfy="SaveImage")
+class SaveImage:
+    """Write PNGs to the output folder, each carrying the workflow that made it."""
+
+    class Inputs(BaseModel):
+        images: Image
+        filename_prefix: str = "diffgraph"
+
+    class Outputs(BaseModel):
+        pass
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import image as ops
+
+        try:
+            saved = ops.save_png(
+                inputs.images.pixels,
+                ctx.settings.output_dir,
+                inputs.filename_prefix,
+                workflow_texts(ctx),
+            )
+        except UnsafePath as exc:
+            raise NodeInputError("filename_prefix", str(exc)) from None
+        ctx.show(images=[{"filename": f, "subfolder": s, "type": "output"} for f, s in saved])
+        return self.Outputs()
+
+
+@node("image.preview", title="Preview Image", category="image", output=True, comfy="PreviewImage")
+class PreviewImage:
+    """Show images without keeping them (written to the temp folder)."""
+
+    class Inputs(BaseModel):
+        images: Image
+
+    class Outputs(BaseModel):
+        pass
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import image as ops
+
+        saved = ops.save_png(inputs.images.pixels, ctx.settings.temp_dir, "preview", {})
+        ctx.show(images=[{"filename": f, "subfolder": s, "type": "temp"} for f, s in saved])
+        return self.Outputs()
