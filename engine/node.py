@@ -45,7 +45,8 @@ class Widget:
     multiline: bool = False
     slider: bool = False
     randomize: bool = False  # a seed: the editor offers "randomize after queue"
-    choices: ChoiceSource | None = None  # choices computed at run time (files on disk)
+    # A fixed list of names, or a function computing them at run time (files on disk).
+    choices: ChoiceSource | tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class InputSpec:
     le: float | None = None
     gt: float | None = None
     lt: float | None = None
+    multiple_of: float | None = None
     step: float | None = None
     multiline: bool = False
     slider: bool = False
@@ -93,6 +95,7 @@ class InputSpec:
             "max": self.le,
             "exclusive_min": self.gt,
             "exclusive_max": self.lt,
+            "multiple_of": self.multiple_of,
         }
         out.update({k: v for k, v in bounds.items() if v is not None})
         for key in ("step", "description"):
@@ -247,13 +250,22 @@ def _input_spec(name: str, info: Any, fail: Callable[[str], Exception]) -> Input
         raise fail(f"input {name!r}: an optional widget must default to None")
     if hints.choices is not None and (ann is not str or static is not None):
         raise fail(f"input {name!r}: Widget(choices=...) needs a plain str field")
+    dynamic = hints.choices
+    if isinstance(dynamic, tuple):
+        static, dynamic = dynamic, None
     if (hints.step is not None or hints.slider) and ann not in (int, float):
         raise fail(f"input {name!r}: step/slider only apply to int or float widgets")
     if hints.multiline and ann is not str:
         raise fail(f"input {name!r}: multiline only applies to str widgets")
     bounds = {
         key: next((getattr(m, key) for m in info.metadata if isinstance(m, marker)), None)
-        for key, marker in (("ge", at.Ge), ("le", at.Le), ("gt", at.Gt), ("lt", at.Lt))
+        for key, marker in (
+            ("ge", at.Ge),
+            ("le", at.Le),
+            ("gt", at.Gt),
+            ("lt", at.Lt),
+            ("multiple_of", at.MultipleOf),
+        )
     }
     return InputSpec(
         name,
@@ -267,7 +279,7 @@ def _input_spec(name: str, info: Any, fail: Callable[[str], Exception]) -> Input
         slider=hints.slider,
         randomize=hints.randomize,
         static_choices=static,
-        dynamic_choices=hints.choices,
+        dynamic_choices=dynamic,
         **bounds,
     )
 

@@ -35,6 +35,7 @@ class Settings:
     vram_budget: int | None = None  # models on the accelerator; None: no limit of ours
     device: str | None = None  # force "cpu", "cuda", "cuda:1", "mps"; None picks the best
     dtype: str | None = None  # force "float32", "float16", "bfloat16"
+    extra_model_paths: tuple[Path, ...] = ()  # ComfyUI-style extra_model_paths.yaml files
 
     @classmethod
     def at(cls, base_dir: str | Path, **overrides: Any) -> Settings:
@@ -48,6 +49,7 @@ class Settings:
             temp_dir=base / "temp",
             user_dir=base / "user",
             custom_nodes_dirs=(base / "custom_nodes",),
+            extra_model_paths=(base / "extra_model_paths.yaml",),  # used when it exists
         )
         return replace(settings, **overrides)
 

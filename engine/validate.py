@@ -202,6 +202,8 @@ def _check_value(
     ):
         if bound is not None and not test(bound):
             return "value_out_of_range", f"must be {words} {bound}, got {value!r}"
+    if inp.multiple_of is not None and value % inp.multiple_of != 0:
+        return "value_out_of_range", f"must be a multiple of {inp.multiple_of}, got {value!r}"
     if inp.has_choices:
         key = id(inp)
         if key not in choice_lists:

@@ -165,3 +165,24 @@ class PreviewImage:
         saved = ops.save_png(inputs.images.pixels, ctx.settings.temp_dir, "preview", {})
         ctx.show(images=[{"filename": f, "subfolder": s, "type": "temp"} for f, s in saved])
         return self.Outputs()
+
+
+@node("image.canny", title="Canny Edges", category="image/preprocessors", comfy="Canny")
+class CannyEdges:
+    """White edges on black, as the canny ControlNet expects."""
+
+    class Inputs(BaseModel):
+        image: Image
+        low_threshold: Annotated[float, Widget(step=0.01)] = Field(0.4, ge=0.01, le=0.99)
+        high_threshold: Annotated[float, Widget(step=0.01)] = Field(0.8, ge=0.01, le=0.99)
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.canny import canny
+
+        if inputs.low_threshold > inputs.high_threshold:
+            raise NodeInputError("low_threshold", "must not be above high_threshold")
+        edges = canny(inputs.image.pixels, inputs.low_threshold, inputs.high_threshold)
+        return self.Outputs(image=Image(edges))

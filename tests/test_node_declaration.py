@@ -157,3 +157,39 @@ def test_bad_header_fields() -> None:
         node("demo.h", title="H", category="demo", version=0)(cls)
     with pytest.raises(NodeDeclarationError, match="title and category"):
         node("demo.h", title=" ", category="demo")(cls)
+
+
+@node("demo.sizes", title="Sizes", category="demo")
+class Sizes:
+    class Inputs(BaseModel):
+        width: Annotated[int, Widget(step=8)] = Field(512, ge=16, multiple_of=8)
+        method: Annotated[str, Widget(choices=("nearest", "bilinear"))] = "nearest"
+
+    class Outputs(BaseModel):
+        width: int
+
+    def run(self, inputs: Inputs, ctx: object) -> Outputs:
+        return self.Outputs(width=inputs.width)
+
+
+def test_multiple_of_and_fixed_choice_tuples(settings: Settings) -> None:
+    from engine.registry import Registry
+    from engine.validate import validate
+    from engine.workflow import Workflow, WorkflowNode
+
+    spec = Sizes.spec  # type: ignore[attr-defined]
+    by_name = {i["name"]: i for i in spec.schema(settings)["inputs"]}
+    assert by_name["width"]["multiple_of"] == 8
+    assert by_name["method"]["choices"] == ["nearest", "bilinear"]
+    assert by_name["method"]["dynamic_choices"] is False
+    registry = Registry()
+    registry.add_pack([Sizes], "demo")
+    doc = Workflow(
+        nodes={"1": WorkflowNode(type="demo.sizes", inputs={"width": 100, "method": "cubic"})}
+    )
+    problems = validate(doc, registry, settings, targets=["1"])
+    assert sorted((p.code, p.input) for p in problems) == [
+        ("value_not_in_choices", "method"),
+        ("value_out_of_range", "width"),
+    ]
+    assert "multiple of 8" in next(p.message for p in problems if p.input == "width")

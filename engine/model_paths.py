@@ -1,0 +1,166 @@
+"""Where model files are found: our models/ folders plus ComfyUI's extra_model_paths.yaml.
+
+The yaml has one section per collection (a ComfyUI install, an A1111 install, ...):
+
+    a111:
+        base_path: ~/stable-diffusion-webui   # relative: to the yaml's folder
+        checkpoints: models/Stable-diffusion
+        loras: |
+            models/Lora
+            models/LyCORIS
+
+Kinds we do not use (clip, configs, hypernetworks, ...) are accepted and ignored, so the
+file a user already has for ComfyUI works unchanged. Files are re-listed on every call:
+users drop models in while the server runs.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.paths import UnsafePath, list_files, safe_join
+from engine.settings import Settings
+
+KINDS = ("checkpoints", "vae", "loras", "controlnet", "embeddings", "upscale_models")
+MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft")
+DIFFUSERS_MARKER = "model_index.json"
+# ComfyUI searches its t2i_adapter folders for controlnets too.
+_ALIASES = {"t2i_adapter": "controlnet"}
+
+
+def read_extra_model_paths(yaml_file: Path) -> list[tuple[str, Path, bool]]:
+    """(kind, folder, is_default) for every kind of ours that the yaml names, in file order.
+
+    A missing file gives nothing; a malformed one raises ValueError naming the problem.
+    """
+    if not yaml_file.is_file():
+        return []
+
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"{yaml_file}: {problem}")
+
+    try:
+        config = yaml.safe_load(yaml_file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise bad(f"not valid YAML ({error})") from None
+    if config is None:
+        return []
+    if not isinstance(config, dict):
+        raise bad("expected sections (name: {base_path: ..., checkpoints: ...}) at the top")
+    here = Path(os.path.abspath(yaml_file)).parent  # as ComfyUI: symlinks not resolved
+    found = []
+    for section, entries in config.items():
+        if entries is None:
+            continue  # an empty section, as ComfyUI allows
+        if not isinstance(entries, dict):
+            raise bad(f"section {section!r} must map kinds to folders")
+        entries = dict(entries)
+        base = _folder(entries.pop("base_path", None) or ".", here, bad, f"{section}.base_path")
+        is_default = entries.pop("is_default", False)
+        if not isinstance(is_default, bool):
+            raise bad(f"{section}.is_default must be true or false")
+        for name, value in entries.items():
+            kind = _ALIASES.get(str(name), str(name))
+            for line in _lines(value, bad, f"{section}.{name}"):
+                folder = _folder(line, base, bad, f"{section}.{name}")
+                if kind in KINDS:
+                    found.append((kind, folder, is_default))
+    return found
+
+
+def _lines(value: Any, bad: Callable[[str], ValueError], where: str) -> builtins.list[str]:
+    # One path, a `|` block of several, or (our extension) a yaml list of them.
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = value.splitlines()
+    elif isinstance(value, builtins.list) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        raise bad(f"{where} must be a folder path or several, one per line")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _folder(value: Any, relative_to: Path, bad: Callable[[str], ValueError], where: str) -> Path:
+    if not isinstance(value, str):
+        raise bad(f"{where} must be a folder path")
+    path = Path(os.path.expanduser(os.path.expandvars(value)))
+    return Path(os.path.normpath(relative_to / path))  # an absolute `path` wins the join
+
+
+class ModelPaths:
+    """The folders of each kind of model, searched in order."""
+
+    def __init__(self, roots: dict[str, tuple[Path, ...]]) -> None:
+        self._roots = roots
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelPaths:
+        """models/<kind> first, then the yaml folders in file order; sections marked
+        `is_default: true` go before ours, as in ComfyUI."""
+        first: dict[str, builtins.list[Path]] = {kind: [] for kind in KINDS}
+        last: dict[str, builtins.list[Path]] = {kind: [] for kind in KINDS}
+        for yaml_file in settings.extra_model_paths:
+            for kind, folder, is_default in read_extra_model_paths(Path(yaml_file)):
+                (first if is_default else last)[kind].append(folder)
+        roots = {
+            kind: tuple(dict.fromkeys([*first[kind], settings.model_folder(kind), *last[kind]]))
+            for kind in KINDS
+        }
+        return cls(roots)
+
+    def folders(self, kind: str) -> builtins.list[Path]:
+        if kind not in self._roots:
+            raise ValueError(f"unknown model kind {kind!r}; one of {', '.join(KINDS)}")
+        return builtins.list(self._roots[kind])
+
+    def list(self, kind: str) -> builtins.list[str]:
+        """Model names of `kind`, relative to their folder with '/' separators, sorted."""
+        names: set[str] = set()
+        for folder in self.folders(kind):
+            files = list_files(folder, (*MODEL_SUFFIXES, ".json"))
+            models: builtins.list[str] = []
+            if kind == "checkpoints":  # a diffusers folder is one model, not its parts
+                models = [
+                    name.removesuffix("/" + DIFFUSERS_MARKER)
+                    for name in files
+                    if name.endswith("/" + DIFFUSERS_MARKER)
+                ]
+            inside = tuple(model + "/" for model in models)
+            names.update(models)
+            names.update(n for n in files if not n.endswith(".json") and not n.startswith(inside))
+        return sorted(names)
+
+    def resolve(self, kind: str, name: str) -> Path:
+        """The file (or diffusers folder) `name` in the first folder of `kind` that has it."""
+        unsafe: UnsafePath | None = None
+        for folder in self.folders(kind):
+            try:
+                path = safe_join(folder, name)
+            except UnsafePath as error:  # a symlink out of this root, or a bad name
+                unsafe = unsafe or error
+                continue
+            if path.is_file() or (kind == "checkpoints" and (path / DIFFUSERS_MARKER).is_file()):
+                return path
+        if unsafe is not None:
+            raise unsafe
+        looked = ", ".join(str(folder) for folder in self.folders(kind))
+        raise FileNotFoundError(f"no {kind} model named {name!r}; looked in: {looked}")
+
+
+def choices_for(kind: str) -> Callable[[Settings], builtins.list[str]]:
+    """A widget's choice source: the model names of `kind` on disk now."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; one of {', '.join(KINDS)}")
+
+    def choices(settings: Settings) -> builtins.list[str]:
+        return ModelPaths.from_settings(settings).list(kind)
+
+    choices.__name__ = f"{kind}_choices"
+    return choices

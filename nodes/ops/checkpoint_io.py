@@ -1,0 +1,267 @@
+"""Reading and writing weight files without ever running code from them.
+
+.safetensors is plain data. Pickled .ckpt/.pt/.pth/.bin files go only through torch's
+weights_only unpickler; a file that needs more than tensors and plain containers is
+refused, not trusted. Broken or foreign files raise `CheckpointError` with the file's
+name and what was expected, never a library's own exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import pickle
+import re
+import uuid
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+_MAX_HEADER = 100_000_000  # the limit safetensors itself enforces
+# First bytes of files that end up misnamed (an HTML page is a failed download).
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"PK\x03\x04": "a zip archive (a pickled PyTorch checkpoint?)",
+    b"\x1f\x8b": "a gzip archive",
+    b"<": "an HTML or XML page (a failed download?)",
+}
+
+
+class CheckpointError(ValueError):
+    """A weight file that cannot or may not be read."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+
+
+def read_state_dict(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors by name, metadata) of a weight file; `global_step` of a pickled
+    checkpoint is reported in the metadata (SD2's 768-v files are told apart by it)."""
+    path = _existing(path)
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
+        header = _safetensors_header(path)
+        try:
+            with safe_open(str(path), framework="pt", device=str(device)) as file:
+                tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118
+        except Exception as error:  # the header was sound but the data is not
+            raise CheckpointError(path, f"unreadable safetensors data ({error})") from None
+        return tensors, _metadata(path, header)
+    return _unwrap(path, _load_pickle(path, device))
+
+
+def read_tensors(
+    path: str | Path, select: Callable[[list[str]], list[str]]
+) -> dict[str, torch.Tensor]:
+    """Only the tensors whose names `select` picks from all names: a component of a large
+    single file is read without reading the rest (for safetensors)."""
+    path = _existing(path)
+    if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
+        state, _ = read_state_dict(path)
+        return {k: state[k] for k in select(list(state))}
+    _safetensors_header(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as file:
+            return {name: file.get_tensor(name) for name in select(list(file.keys()))}
+    except Exception as error:
+        raise CheckpointError(path, f"unreadable safetensors data ({error})") from None
+
+
+def read_shapes(path: str | Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+    """(shape by tensor name, metadata), reading only the header of safetensors files."""
+    path = _existing(path)
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
+        header = _safetensors_header(path)
+        shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+        return shapes, _metadata(path, header)
+    tensors, metadata = read_state_dict(path)  # mmap: pages are touched only for shapes
+    return {name: tuple(t.shape) for name, t in tensors.items()}, metadata
+
+
+def write_safetensors(
+    path: str | Path,
+    state_dict: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str],
+    *,
+    overwrite: bool = False,
+) -> None:
+    """Write `state_dict` as safetensors atomically: readers see the old file or the new."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError("safetensors metadata must map str to str")
+    tensors: dict[str, torch.Tensor] = {}
+    storages: set[int] = set()
+    for name, tensor in state_dict.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name!r} is a {type(tensor).__name__}, not a tensor")
+        tensor = tensor.detach().contiguous()
+        pointer = tensor.untyped_storage().data_ptr()
+        if pointer in storages and tensor.numel():  # safetensors refuses shared memory
+            tensor = tensor.clone()
+        storages.add(tensor.untyped_storage().data_ptr())
+        tensors[name] = tensor
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")  # unique per writer
+    try:
+        save_file(tensors, str(temp), metadata=dict(metadata))
+        with open(temp, "rb") as file:
+            os.fsync(file.fileno())
+        if overwrite:
+            os.replace(temp, path)
+        else:
+            _publish_new(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _publish_new(temp: Path, path: Path) -> None:
+    """Move `temp` to `path` unless a file appeared there meanwhile (a hard link is atomic)."""
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
+    except OSError:  # a filesystem without hard links: check, then replace
+        if path.exists():
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
+        os.replace(temp, path)
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weight file at {path}")
+    suffixes = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
+    if path.suffix.lower() not in suffixes:
+        raise CheckpointError(path, f"unknown kind of weight file; expected {', '.join(suffixes)}")
+    return path
+
+
+def _safetensors_header(path: Path) -> dict[str, Any]:
+    """The parsed JSON header, checked against the file size."""
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        start = file.read(8)
+        length = int.from_bytes(start, "little") if len(start) == 8 else -1
+        raw = file.read(length) if 2 <= length <= min(size - 8, _MAX_HEADER) else b""
+    what = next((kind for magic, kind in _MAGIC.items() if start.startswith(magic)), None)
+    expected = "expected a safetensors file"
+    if what is not None:
+        raise CheckpointError(path, f"this is {what}, {expected}")
+    if size < 8 + 2:
+        raise CheckpointError(path, f"{size} bytes is too short, {expected}")
+    if not raw:
+        raise CheckpointError(
+            path, f"header length {length} does not fit a {size}-byte file: truncated? {expected}"
+        )
+    try:
+        header = json.loads(raw.decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("not an object")
+        end = 0
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            first, last = info["data_offsets"]
+            if not (0 <= first <= last and all(isinstance(n, int) for n in info["shape"])):
+                raise ValueError(f"bad entry {name!r}")
+            end = max(end, last)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise CheckpointError(path, f"malformed header ({error}), {expected}") from None
+    if 8 + length + end > size:
+        raise CheckpointError(
+            path, f"truncated: tensors need {8 + length + end} bytes, the file has {size}"
+        )
+    return header
+
+
+def _metadata(path: Path, header: Mapping[str, Any]) -> dict[str, str]:
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict):
+        raise CheckpointError(path, "malformed header: __metadata__ is not an object")
+    return {str(k): str(v) for k, v in metadata.items()}
+
+
+def _load_pickle(path: Path, device: str | torch.device) -> Any:
+    _allow_inert_globals()
+    try:
+        # mmap needs the zip layout of torch>=1.6; older pickles are read whole
+        mmap = zipfile.is_zipfile(path)
+        return torch.load(path, map_location=device, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if found:
+            raise CheckpointError(
+                path,
+                f"loading it needs unpickling arbitrary code ({found.group(1)}), which "
+                "diffgraph refuses; convert it to .safetensors with a tool you trust",
+            ) from None
+        raise CheckpointError(path, "not a PyTorch checkpoint, or a damaged one") from None
+    except MemoryError:
+        raise
+    except Exception as error:  # EOFError, RuntimeError from a cut zip, ...
+        reason = str(error).split(". ")[0] or type(error).__name__
+        raise CheckpointError(path, f"truncated, or not a PyTorch checkpoint ({reason})") from None
+
+
+def _unwrap(path: Path, loaded: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    if not isinstance(loaded, dict):
+        raise CheckpointError(path, f"expected a dict of tensors, found {type(loaded).__name__}")
+    metadata: dict[str, str] = {}
+    step = loaded.get("global_step")
+    if isinstance(step, torch.Tensor) and step.numel() == 1:
+        step = step.item()
+    if isinstance(step, int) and not isinstance(step, bool):
+        metadata["global_step"] = str(step)
+    inner = loaded.get("state_dict")
+    weights = inner if isinstance(inner, dict) else loaded
+    tensors = {str(k): v for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(
+            path, f"no tensors found (top-level keys: {sorted(map(str, loaded))[:8]})"
+        )
+    return tensors, metadata
+
+
+class _LightningModelCheckpoint:
+    """Inert stand-in for the training callback some SD1/SD2 .ckpt files pickle along."""
+
+
+def _numpy_scalar(*args: Any) -> Any:
+    # Lightning pickles `best_model_score` as a numpy scalar: data, not code.
+    try:
+        multiarray = importlib.import_module("numpy._core.multiarray")
+    except ImportError:  # numpy 1.x
+        multiarray = importlib.import_module("numpy.core.multiarray")
+    return multiarray.scalar(*args)
+
+
+@functools.cache
+def _allow_inert_globals() -> None:
+    """Let weights_only read the training leftovers of common SD checkpoints (we drop
+    them): each allowed global builds plain data and can run nothing else."""
+    import numpy
+
+    lightning = "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"
+    torch.serialization.add_safe_globals(
+        [
+            (_LightningModelCheckpoint, lightning),
+            (_numpy_scalar, "numpy.core.multiarray.scalar"),
+            (_numpy_scalar, "numpy._core.multiarray.scalar"),
+            numpy.dtype,
+            numpy.dtypes.Float64DType,
+        ]
+    )

@@ -1,0 +1,162 @@
+"""Sigma schedules for discrete-time DDPM models (SD 1.x/2.x/XL) in the k-diffusion view.
+
+A DDPM with cumulative alphas `ac[t]` is the same model as a denoiser of `x0 + sigma * noise`
+with sigma[t] = sqrt((1 - ac[t]) / ac[t]). Every schedule below returns n + 1 sigmas as a
+float32 tensor: descending, ending in 0 (the last step lands on the data).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "SCHEDULERS",
+    "DiscreteSchedule",
+    "get_sigmas_ddim_uniform",
+    "get_sigmas_exponential",
+    "get_sigmas_karras",
+    "get_sigmas_normal",
+    "get_sigmas_sgm_uniform",
+    "get_sigmas_simple",
+]
+
+
+class DiscreteSchedule:
+    """The table of sigmas of a discrete-time model, ascending with the timestep t.
+
+    `sigma_to_t` and `t_to_sigma` interpolate linearly in log-sigma between table entries,
+    so a continuous t in [0, num_timesteps - 1] maps to a sigma in [sigma_min, sigma_max].
+    """
+
+    def __init__(
+        self,
+        beta_start: float = 0.00085,
+        beta_end: float = 0.012,
+        num_timesteps: int = 1000,
+        beta_schedule: str = "scaled_linear",
+    ) -> None:
+        if num_timesteps < 2:
+            raise ValueError(f"num_timesteps must be at least 2, not {num_timesteps}")
+        if beta_schedule == "scaled_linear":
+            root = torch.linspace(
+                math.sqrt(beta_start), math.sqrt(beta_end), num_timesteps, dtype=torch.float64
+            )
+            betas = root**2
+        elif beta_schedule == "linear":
+            betas = torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
+        else:
+            raise ValueError(f"unknown beta_schedule {beta_schedule!r} (scaled_linear, linear)")
+        alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
+        sigmas = ((1.0 - alphas_cumprod) / alphas_cumprod).sqrt()
+        self.num_timesteps = num_timesteps
+        self.alphas_cumprod: Tensor = alphas_cumprod.to(torch.float32)
+        self.sigmas: Tensor = sigmas.to(torch.float32)
+        self.log_sigmas: Tensor = sigmas.log().to(torch.float32)
+
+    @property
+    def sigma_min(self) -> float:
+        return float(self.sigmas[0])
+
+    @property
+    def sigma_max(self) -> float:
+        return float(self.sigmas[-1])
+
+    def sigma_to_t(self, sigma: Tensor) -> Tensor:
+        """Continuous timestep of each sigma (clamped to the table's range; 0 maps to t=0)."""
+        table = self.log_sigmas.to(sigma.device)
+        log_sigma = sigma.to(device=sigma.device, dtype=torch.float32).log().reshape(-1)
+        high = torch.searchsorted(table, log_sigma).clamp(1, self.num_timesteps - 1)
+        low = high - 1
+        weight = (log_sigma - table[low]) / (table[high] - table[low])
+        t = low.to(torch.float32) + weight.clamp(0.0, 1.0)
+        return t.reshape(sigma.shape)
+
+    def t_to_sigma(self, t: Tensor) -> Tensor:
+        """Sigma at each continuous timestep (clamped to [0, num_timesteps - 1])."""
+        table = self.log_sigmas.to(t.device)
+        t = t.to(torch.float32).clamp(0.0, self.num_timesteps - 1)
+        low = t.floor().long()
+        high = t.ceil().long()
+        weight = t - low.to(torch.float32)
+        return ((1.0 - weight) * table[low] + weight * table[high]).exp()
+
+
+def _check_steps(n: int) -> None:
+    if n < 1:
+        raise ValueError(f"a schedule needs at least one step, not {n}")
+
+
+def _append_zero(sigmas: Tensor) -> Tensor:
+    sigmas = sigmas.to(torch.float32)
+    return torch.cat([sigmas, sigmas.new_zeros([1])])
+
+
+def get_sigmas_karras(n: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:
+    """Karras et al. 2022 (arXiv:2206.00364, eq. 5): evenly spaced in sigma ** (1 / rho)."""
+    _check_steps(n)
+    ramp = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+    lo, hi = sigma_min ** (1.0 / rho), sigma_max ** (1.0 / rho)
+    return _append_zero((hi + ramp * (lo - hi)) ** rho)
+
+
+def get_sigmas_exponential(n: int, sigma_min: float, sigma_max: float) -> Tensor:
+    """Evenly spaced in log-sigma from sigma_max down to sigma_min."""
+    _check_steps(n)
+    log_sigmas = torch.linspace(math.log(sigma_max), math.log(sigma_min), n, dtype=torch.float64)
+    return _append_zero(log_sigmas.exp())
+
+
+def get_sigmas_normal(schedule: DiscreteSchedule, n: int) -> Tensor:
+    """n timesteps evenly spaced in continuous t from t_max down to 0."""
+    _check_steps(n)
+    t = torch.linspace(schedule.num_timesteps - 1, 0.0, n)
+    return _append_zero(schedule.t_to_sigma(t))
+
+
+def get_sigmas_sgm_uniform(schedule: DiscreteSchedule, n: int) -> Tensor:
+    """As SGM (SDXL) spaces them: n + 1 timesteps from t_max to 0, the one at t=0 dropped."""
+    _check_steps(n)
+    t = torch.linspace(schedule.num_timesteps - 1, 0.0, n + 1)[:-1]
+    return _append_zero(schedule.t_to_sigma(t))
+
+
+def get_sigmas_simple(schedule: DiscreteSchedule, n: int) -> Tensor:
+    """Every (num_timesteps / n)-th sigma of the table, counted from the top."""
+    _check_steps(n)
+    stride = schedule.num_timesteps / n
+    index = [schedule.num_timesteps - 1 - int(k * stride) for k in range(n)]
+    return _append_zero(schedule.sigmas[index])
+
+
+def get_sigmas_ddim_uniform(schedule: DiscreteSchedule, n: int) -> Tensor:
+    """DDIM's uniform stride (Song et al. 2021): timesteps 1, 1 + c, ..., c = T // n, reversed.
+
+    Exactly n timesteps are kept (DDIM's own range can give one more when c does not divide
+    T); past n = T - 1 the stride stays 1 and fewer than n steps come back.
+    """
+    _check_steps(n)
+    stride = max(1, schedule.num_timesteps // n)
+    index = [1 + k * stride for k in range(n) if 1 + k * stride < schedule.num_timesteps]
+    return _append_zero(schedule.sigmas[index[::-1]])
+
+
+def _karras(schedule: DiscreteSchedule, n: int) -> Tensor:
+    return get_sigmas_karras(n, schedule.sigma_min, schedule.sigma_max)
+
+
+def _exponential(schedule: DiscreteSchedule, n: int) -> Tensor:
+    return get_sigmas_exponential(n, schedule.sigma_min, schedule.sigma_max)
+
+
+SCHEDULERS: dict[str, Callable[[DiscreteSchedule, int], Tensor]] = {
+    "normal": get_sigmas_normal,
+    "karras": _karras,
+    "exponential": _exponential,
+    "sgm_uniform": get_sigmas_sgm_uniform,
+    "simple": get_sigmas_simple,
+    "ddim_uniform": get_sigmas_ddim_uniform,
+}

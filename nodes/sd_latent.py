@@ -1,0 +1,233 @@
+"""Latent nodes: empty latents, the VAE between pixels and latents, and latent edits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from engine.context import NodeContext
+from engine.node import Widget, node
+from engine.types import Image, Latent, Mask, Vae
+
+Size = Annotated[int, Widget(step=8)]
+MAX_SIZE = 16384
+UpscaleMethod = Literal["nearest-exact", "bilinear", "area", "bicubic"]
+
+
+@node("sd.empty_latent", title="Empty Latent", category="latent", comfy="EmptyLatentImage")
+class EmptyLatent:
+    """A blank latent to sample from: the image size (a multiple of 8) and batch size."""
+
+    class Inputs(BaseModel):
+        width: Size = Field(512, ge=16, le=MAX_SIZE, multiple_of=8)
+        height: Size = Field(512, ge=16, le=MAX_SIZE, multiple_of=8)
+        batch_size: int = Field(1, ge=1, le=4096)
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        import torch
+
+        shape = (inputs.batch_size, 4, inputs.height // 8, inputs.width // 8)
+        return self.Outputs(latent=Latent(torch.zeros(shape)))
+
+
+def _vae(vae: Vae) -> object:
+    return vae.handle.get()
+
+
+@node("sd.vae_decode", title="VAE Decode", category="latent", comfy="VAEDecode")
+class VAEDecode:
+    """Latent to pixels."""
+
+    class Inputs(BaseModel):
+        samples: Latent
+        vae: Vae
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import vae as ops
+
+        return self.Outputs(image=Image(ops.decode(_vae(inputs.vae), inputs.samples.samples)))
+
+
+@node("sd.vae_encode", title="VAE Encode", category="latent", comfy="VAEEncode")
+class VAEEncode:
+    """Pixels to latent (for img2img). Sizes are cropped to a multiple of 8."""
+
+    class Inputs(BaseModel):
+        pixels: Image
+        vae: Vae
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import vae as ops
+
+        return self.Outputs(latent=Latent(ops.encode(_vae(inputs.vae), inputs.pixels.pixels)))
+
+
+@node(
+    "sd.vae_encode_inpaint",
+    title="VAE Encode (for Inpainting)",
+    category="latent",
+    comfy="VAEEncodeForInpaint",
+)
+class VAEEncodeForInpaint:
+    """Encode an image with the masked area greyed out, and mark that area as the only
+    part sampling may change."""
+
+    class Inputs(BaseModel):
+        pixels: Image
+        vae: Vae
+        mask: Mask
+        grow_mask_by: int = Field(6, ge=0, le=64)
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import vae as ops
+
+        vae = _vae(inputs.vae)
+        pixels, mask = ops.prepare_inpaint(
+            inputs.pixels.pixels, inputs.mask.values, ops.scale_factor(vae), inputs.grow_mask_by
+        )
+        return self.Outputs(latent=Latent(ops.encode(vae, pixels), mask[:, None]))
+
+
+@node(
+    "sd.set_latent_noise_mask",
+    title="Set Latent Noise Mask",
+    category="latent",
+    comfy="SetLatentNoiseMask",
+)
+class SetLatentNoiseMask:
+    """Only the masked area of the latent will be changed by sampling."""
+
+    class Inputs(BaseModel):
+        samples: Latent
+        mask: Mask
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        values = inputs.mask.values
+        mask = values.reshape(-1, 1, values.shape[-2], values.shape[-1])
+        s = inputs.samples
+        return self.Outputs(latent=Latent(s.samples, mask, s.batch_index))
+
+
+@node("sd.latent_upscale", title="Upscale Latent", category="latent", comfy="LatentUpscale")
+class LatentUpscale:
+    """Resize a latent to an image size; 0 on one side keeps the aspect ratio."""
+
+    class Inputs(BaseModel):
+        samples: Latent
+        upscale_method: UpscaleMethod = "nearest-exact"
+        width: Size = Field(512, ge=0, le=MAX_SIZE, multiple_of=8)
+        height: Size = Field(512, ge=0, le=MAX_SIZE, multiple_of=8)
+        crop: Literal["disabled", "center"] = "disabled"
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import latent as ops
+        from nodes.ops.image import target_size
+
+        s = inputs.samples.samples
+        h, w = target_size(s.shape[-2] * 8, s.shape[-1] * 8, inputs.width, inputs.height)
+        out = ops.resize(s, max(1, h // 8), max(1, w // 8), inputs.upscale_method, inputs.crop)
+        return self.Outputs(latent=Latent(out, None, inputs.samples.batch_index))
+
+
+@node("sd.latent_upscale_by", title="Upscale Latent By", category="latent", comfy="LatentUpscaleBy")
+class LatentUpscaleBy:
+    """Resize a latent by a factor."""
+
+    class Inputs(BaseModel):
+        samples: Latent
+        upscale_method: UpscaleMethod = "nearest-exact"
+        scale_by: Annotated[float, Widget(step=0.01)] = Field(1.5, ge=0.01, le=8.0)
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import latent as ops
+
+        s = inputs.samples.samples
+        h, w = (max(1, round(d * inputs.scale_by)) for d in s.shape[-2:])
+        out = ops.resize(s, h, w, inputs.upscale_method, "disabled")
+        return self.Outputs(latent=Latent(out, None, inputs.samples.batch_index))
+
+
+@node("sd.latent_composite", title="Latent Composite", category="latent", comfy="LatentComposite")
+class LatentComposite:
+    """Paste one latent into another at a pixel position (multiple of 8)."""
+
+    class Inputs(BaseModel):
+        samples_to: Latent
+        samples_from: Latent
+        x: Size = Field(0, ge=0, le=MAX_SIZE, multiple_of=8)
+        y: Size = Field(0, ge=0, le=MAX_SIZE, multiple_of=8)
+        feather: Size = Field(0, ge=0, le=MAX_SIZE, multiple_of=8)
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import latent as ops
+
+        to, src = inputs.samples_to, inputs.samples_from
+        out = ops.composite(
+            to.samples, src.samples, inputs.x // 8, inputs.y // 8, inputs.feather // 8
+        )
+        return self.Outputs(latent=Latent(out, to.noise_mask, to.batch_index))
+
+
+@node("sd.latent_from_batch", title="Latent From Batch", category="latent", comfy="LatentFromBatch")
+class LatentFromBatch:
+    """Pick items from a batch; each keeps its seed, so it re-renders identically."""
+
+    class Inputs(BaseModel):
+        samples: Latent
+        batch_index: int = Field(0, ge=0, le=4095)
+        length: int = Field(1, ge=1, le=4096)
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import latent as ops
+
+        return self.Outputs(latent=ops.pick(inputs.samples, inputs.batch_index, inputs.length))
+
+
+@node(
+    "sd.repeat_latent_batch",
+    title="Repeat Latent Batch",
+    category="latent",
+    comfy="RepeatLatentBatch",
+)
+class RepeatLatentBatch:
+    """Repeat a batch (e.g. to get several variations of one img2img source)."""
+
+    class Inputs(BaseModel):
+        samples: Latent
+        amount: int = Field(1, ge=1, le=64)
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops import latent as ops
+
+        return self.Outputs(latent=ops.repeat(inputs.samples, inputs.amount))

@@ -1,0 +1,137 @@
+"""Sampling nodes: turn noise (or a noised image) into a latent that matches the prompt."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from engine.context import NodeContext
+from engine.node import Widget, node
+from engine.types import Conditioning, Image, Latent, Model
+
+# The one list of names; tests check they match the registries in nodes.ops.
+SAMPLER_NAMES = (
+    "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m",
+    "dpmpp_2m_sde", "dpmpp_sde", "dpmpp_2s_ancestral", "ddim", "uni_pc", "lcm",
+)  # fmt: skip
+SCHEDULER_NAMES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform")
+SEED_MAX = 2**64 - 1
+
+Seed = Annotated[int, Widget(randomize=True)]
+Steps = Annotated[int, Widget(step=1)]
+Cfg = Annotated[float, Widget(step=0.1)]
+SamplerName = Annotated[str, Widget(choices=SAMPLER_NAMES)]
+SchedulerName = Annotated[str, Widget(choices=SCHEDULER_NAMES)]
+
+
+def run_sampler(
+    ctx: NodeContext,
+    model: Model,
+    positive: Conditioning,
+    negative: Conditioning,
+    latent: Latent,
+    **settings: Any,
+) -> Latent:
+    from nodes.ops.patches import unet_in_use
+    from nodes.ops.preview import latent_to_rgb
+    from nodes.ops.sampling import SampleSettings, sample
+
+    family = str(model.config.get("family", "sd1"))
+
+    def progress(step: int, total: int, denoised: object) -> None:
+        ctx.progress(step, total, Image(latent_to_rgb(denoised, family)))  # type: ignore[arg-type]
+
+    with unet_in_use(model, ctx.models) as unet:
+        samples = sample(
+            unet,
+            dict(model.config),
+            positive.parts,
+            negative.parts,
+            latent,
+            SampleSettings(**settings),
+            progress,
+        )
+    return Latent(samples, latent.noise_mask, latent.batch_index)
+
+
+@node("sd.sample", title="Sample", category="sampling", comfy="KSampler")
+class Sample:
+    """Denoise a latent guided by the prompts: from pure noise (denoise 1) or part way
+    from an encoded image (img2img, denoise < 1)."""
+
+    class Inputs(BaseModel):
+        model: Model
+        seed: Seed = Field(0, ge=0, le=SEED_MAX)
+        steps: Steps = Field(20, ge=1, le=10000)
+        cfg: Cfg = Field(8.0, ge=0.0, le=100.0)
+        sampler_name: SamplerName = "euler"
+        scheduler: SchedulerName = "normal"
+        positive: Conditioning
+        negative: Conditioning
+        latent_image: Latent
+        denoise: Annotated[float, Widget(step=0.01, slider=True)] = Field(1.0, ge=0.0, le=1.0)
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        latent = run_sampler(
+            ctx,
+            inputs.model,
+            inputs.positive,
+            inputs.negative,
+            inputs.latent_image,
+            seed=inputs.seed,
+            steps=inputs.steps,
+            cfg=inputs.cfg,
+            sampler=inputs.sampler_name,
+            scheduler=inputs.scheduler,
+            denoise=inputs.denoise,
+        )
+        return self.Outputs(latent=latent)
+
+
+@node(
+    "sd.sample_advanced", title="Sample (Advanced)", category="sampling", comfy="KSamplerAdvanced"
+)
+class SampleAdvanced:
+    """Run only steps start..end of a schedule, optionally without adding noise first or
+    leaving the remaining noise in: how SDXL's base hands over to the refiner."""
+
+    class Inputs(BaseModel):
+        model: Model
+        add_noise: Literal["enable", "disable"] = "enable"
+        noise_seed: Seed = Field(0, ge=0, le=SEED_MAX)
+        steps: Steps = Field(20, ge=1, le=10000)
+        cfg: Cfg = Field(8.0, ge=0.0, le=100.0)
+        sampler_name: SamplerName = "euler"
+        scheduler: SchedulerName = "normal"
+        positive: Conditioning
+        negative: Conditioning
+        latent_image: Latent
+        start_at_step: int = Field(0, ge=0, le=10000)
+        end_at_step: int = Field(10000, ge=0, le=10000)
+        return_with_leftover_noise: Literal["disable", "enable"] = "disable"
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        latent = run_sampler(
+            ctx,
+            inputs.model,
+            inputs.positive,
+            inputs.negative,
+            inputs.latent_image,
+            seed=inputs.noise_seed,
+            steps=inputs.steps,
+            cfg=inputs.cfg,
+            sampler=inputs.sampler_name,
+            scheduler=inputs.scheduler,
+            add_noise=inputs.add_noise == "enable",
+            start_step=inputs.start_at_step,
+            end_step=inputs.end_at_step,
+            leave_noise=inputs.return_with_leftover_noise == "enable",
+        )
+        return self.Outputs(latent=latent)
