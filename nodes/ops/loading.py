@@ -22,7 +22,7 @@ from engine.models import ModelKey, ModelStore, file_fingerprint
 from engine.types import Clip, ControlNet, Model, Vae
 from nodes.ops import sd_layout as L
 from nodes.ops.checkpoint_io import CheckpointError, read_shapes, read_state_dict, read_tensors
-from nodes.ops.lora import LoraPatch
+from nodes.ops.lora import LoraPatch, matching
 from nodes.ops.patches import encoder_names, lora_layers, unet_names
 from nodes.ops.sd_families import (
     detect,
@@ -52,6 +52,21 @@ def path_fingerprint(path: Path) -> str:
     return file_fingerprint(path)
 
 
+def sidecar_metadata(path: Path) -> dict[str, str]:
+    """`name.json` beside a weight file: our metadata keys for files that cannot carry
+    them (pickled checkpoints), e.g. {"diffgraph.prediction_type": "v_prediction"}."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(sidecar, f"not a readable JSON object ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(sidecar, "expected a JSON object of metadata keys")
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+
+
 class Source:
     """One checkpoint on disk: its detection, embedded configs and per-component reads."""
 
@@ -62,6 +77,7 @@ class Source:
             self.detection = detect_folder(path)
         else:
             shapes, self.metadata = read_shapes(path)
+            self.metadata.update(sidecar_metadata(path))
             self.detection = detect(shapes)
 
     def config(self, component: str) -> dict[str, Any]:
@@ -80,7 +96,15 @@ class Source:
 
 def _fill(model: Any, state: dict[str, torch.Tensor], what: str, path: Path) -> Any:
     """Put the file's tensors into a model built on the meta device (no second copy)."""
-    missing, _ = model.load_state_dict(state, strict=False, assign=True)
+    try:
+        missing, _ = model.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as exc:  # shapes that do not fit the config
+        first = str(exc).split("\n\t")[1] if "\n\t" in str(exc) else str(exc)
+        raise CheckpointError(
+            path,
+            f"the {what} weights do not fit its architecture "
+            f"(a config is needed for this model): {first.strip()}",
+        ) from None
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing:
         raise CheckpointError(
@@ -293,16 +317,27 @@ def add_lora(
     layers = lora_layers(store, LoraPatch(str(path), fingerprint, 1.0))
     if not layers:
         raise CheckpointError(path, "not a LoRA: no '*.lora_down.weight'/'*.lora_A.weight' keys")
-    unet_hits = set(layers) & set(unet_names(model.handle.get()))
+    unet_hits, unet_misfits = matching(layers, unet_names(model.handle.get()), model.handle.get())
     encoders: TextEncoders = clip.handle.get()
-    clip_hits = {n for e in encoders.encoders for n in encoder_names(encoders.family, e)} & set(
-        layers
-    )
+    clip_hits: set[str] = set()
+    clip_misfits: set[str] = set()
+    for encoder in encoders.encoders:
+        fit, misfit = matching(layers, encoder_names(encoders.family, encoder), encoder.model)
+        clip_hits |= fit
+        clip_misfits |= misfit
+    family = model.config.get("family")
+    if unet_misfits or clip_misfits:
+        bad = sorted(unet_misfits | clip_misfits)[0]
+        raise CheckpointError(
+            path,
+            f"this LoRA does not fit this {family} model (layer {bad} "
+            "has another shape): is it made for another model family?",
+        )
     if not unet_hits and not clip_hits:
         raise CheckpointError(
             path,
-            f"this LoRA matches no layer of this {model.config.get('family')}"
-            " model (is it made for another model family?)",
+            f"this LoRA matches no layer of this {family} model "
+            "(is it made for another model family?)",
         )
     if strength_model != 0 and unet_hits:
         patch = LoraPatch(str(path), fingerprint, strength_model)

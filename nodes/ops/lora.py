@@ -44,6 +44,10 @@ class LoraLayer:
     up: torch.Tensor
     alpha: float | None = None
 
+    def fits(self, shape: torch.Size) -> bool:
+        """Whether this update has the shape of a weight of `shape` (conv or linear)."""
+        return self.up.shape[0] == shape[0] and self.down.flatten(1).shape[1] == shape[1:].numel()
+
     def delta(self, shape: torch.Size, strength: float) -> torch.Tensor:
         rank = self.down.shape[0]
         scale = strength * (self.alpha if self.alpha is not None else rank) / rank
@@ -87,6 +91,19 @@ def targets(module: Any, prefix: str, aliases: Mapping[str, str] | None = None) 
     return found
 
 
+def matching(
+    layers: Mapping[str, LoraLayer], names: Mapping[str, str], module: Any
+) -> tuple[set[str], set[str]]:
+    """(LoRA layers that fit a weight of `module`, those named like one but misshapen)."""
+    params = dict(module.named_parameters())
+    fit: set[str] = set()
+    misfit: set[str] = set()
+    for name, layer in layers.items():
+        if name in names:
+            (fit if layer.fits(params[names[name]].shape) else misfit).add(name)
+    return fit, misfit
+
+
 def deltas(
     layers: Mapping[str, LoraLayer],
     names: Mapping[str, str],
@@ -101,6 +118,11 @@ def deltas(
         if param_name is None:
             continue
         weight = params[param_name]
+        if not layer.fits(weight.shape):
+            raise ValueError(
+                f"LoRA layer {name} has the wrong shape for this model's "
+                f"{param_name} {tuple(weight.shape)}: made for another model?"
+            )
         update = layer.delta(weight.shape, strength).to(weight.device, weight.dtype)
         out[param_name] = out[param_name] + update if param_name in out else update
     return out

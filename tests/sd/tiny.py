@@ -122,4 +122,9 @@ def controlnet(family: str = "sd1", seed: int = 3) -> ControlNetModel:
         "projection_class_embeddings_input_dim",
     )
     args = {k: v for k, v in config.items() if k in keep}
-    return ControlNetModel(conditioning_embedding_out_channels=(8, 8, 16, 16), **args).eval()
+    model = ControlNetModel(conditioning_embedding_out_channels=(8, 8, 16, 16), **args).eval()
+    # A new ControlNet's output convolutions start at zero (it adds nothing until trained);
+    # give them weights so tests can see its effect.
+    for conv in [*model.controlnet_down_blocks, model.controlnet_mid_block]:
+        torch.nn.init.normal_(conv.weight, std=0.5)
+    return model
