@@ -81,10 +81,10 @@ def to_comfy_ui(workflow: Workflow, registry: Registry) -> dict[str, Any] | None
                 if source is None or value.output not in source.outputs:
                     return None
                 slot = list(source.outputs).index(value.output)
-                kind = type_name(source.outputs[value.output].type)
+                link_type = type_name(source.outputs[value.output].type)
                 entry["link"] = len(links) + 1
                 links.append(
-                    [entry["link"], ids[value.node], slot, ids[node_id], len(inputs), kind]
+                    [entry["link"], ids[value.node], slot, ids[node_id], len(inputs), link_type]
                 )
             inputs.append(entry)
         column = depth[node_id]
@@ -137,7 +137,7 @@ def from_comfy_ui(data: dict[str, Any], registry: Registry) -> Workflow:
         inputs = _widget_inputs(raw.get("widgets_values"), spec) if spec else {}
         for name in _ours(raw).get("unset", []):
             inputs.pop(name, None)
-        for entry in raw.get("inputs") or []:
+        for entry in _list(raw.get("inputs")):
             if not isinstance(entry, dict) or entry.get("link") is None:
                 continue
             widget = entry.get("widget")
@@ -156,13 +156,20 @@ def from_comfy_ui(data: dict[str, Any], registry: Registry) -> Workflow:
             type_id = spec.id if spec else raw["type"]
             node = WorkflowNode(type=type_id, inputs=inputs, ui=_node_ui(raw))
         except ValidationError as exc:
-            raise DocumentError(f"ComfyUI node {raw['id']}: {exc.errors()[0]['msg']}") from None
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise DocumentError(f"ComfyUI node {raw['id']}: {where}: {error['msg']}") from None
         nodes[our_ids[str(raw["id"])]] = node
     extra = data.get("extra")
     ours = extra.get(OURS) if isinstance(extra, dict) else None
-    ours = ours if isinstance(ours, dict) else {}
-    groups = [g for g in map(_group, data.get("groups") or []) if g is not None]
-    return Workflow(nodes=nodes, groups=groups, ui=ours.get("ui", {}), meta=ours.get("meta", {}))
+    ui, meta = (ours.get("ui"), ours.get("meta")) if isinstance(ours, dict) else (None, None)
+    groups = [g for g in map(_group, _list(data.get("groups"))) if g is not None]
+    return Workflow(
+        nodes=nodes,
+        groups=groups,
+        ui=ui if isinstance(ui, dict) else {},
+        meta=meta if isinstance(meta, dict) else {},
+    )
 
 
 def _ui_node(
@@ -276,6 +283,10 @@ def _mode(raw: dict[str, Any]) -> Any:
     return raw.get("mode", 0)
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _ours(raw: dict[str, Any]) -> dict[str, Any]:
     properties = raw.get("properties")
     ours = properties.get(OURS) if isinstance(properties, dict) else None
@@ -297,7 +308,7 @@ def _our_ids(kept: list[dict[str, Any]]) -> dict[str, str]:
 def _links(raw: Any) -> dict[Any, tuple[str, int]]:
     """Link id -> (origin node, origin slot), from 0.4 arrays or version-1 objects."""
     links: dict[Any, tuple[str, int]] = {}
-    for link in raw if isinstance(raw, list) else []:
+    for link in _list(raw):
         if isinstance(link, dict):
             link = [link.get("id"), link.get("origin_id"), link.get("origin_slot")]
         if isinstance(link, list) and len(link) >= 3:
@@ -308,15 +319,15 @@ def _links(raw: Any) -> dict[Any, tuple[str, int]]:
 
 
 def _input_link(raw: dict[str, Any], slot: int | None) -> Any:
-    inputs = raw.get("inputs") or []
+    inputs = _list(raw.get("inputs"))
     entry = inputs[slot] if slot is not None and 0 <= slot < len(inputs) else None
     return entry.get("link") if isinstance(entry, dict) else None
 
 
 def _bypass_slot(raw: dict[str, Any], slot: int, wanted: Any) -> int | None:
     """The input a bypassed node passes on to its output `slot`."""
-    types = [i.get("type") if isinstance(i, dict) else None for i in raw.get("inputs") or []]
-    outputs = raw.get("outputs") or []
+    types = [i.get("type") if isinstance(i, dict) else None for i in _list(raw.get("inputs"))]
+    outputs = _list(raw.get("outputs"))
     output = outputs[slot] if 0 <= slot < len(outputs) and isinstance(outputs[slot], dict) else {}
     if slot < len(types) and types[slot] == output.get("type", wanted):
         return slot

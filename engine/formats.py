@@ -1,5 +1,5 @@
-"""Reading a workflow from whatever a user has: our JSON, ComfyUI's API-format JSON, or a
-PNG that carries either. The one entry point is `load_document`."""
+"""Reading a workflow from whatever a user has: our JSON, ComfyUI's API-format or editor
+JSON, or a PNG that carries one. The one entry point is `load_document`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.comfy import from_comfy_api, is_comfy_api, is_comfy_ui
+from engine.comfy_ui import from_comfy_ui
 from engine.pngmeta import COMFY_PROMPT_CHUNK, COMFY_WORKFLOW_CHUNK, OUR_CHUNK, read_texts
 from engine.registry import Registry
 from engine.workflow import DocumentError, Workflow, parse_workflow, read_json
@@ -18,15 +19,12 @@ def to_workflow(data: Any, registry: Registry) -> Workflow:
     if is_comfy_api(data):
         return from_comfy_api(data, registry)
     if is_comfy_ui(data):
-        raise DocumentError(
-            "this is a ComfyUI editor (UI-format) workflow; run it by exporting it from "
-            "ComfyUI with 'Export (API)' first"
-        )
+        return from_comfy_ui(data, registry)
     return parse_workflow(data)
 
 
 def load_document(path: str | Path, registry: Registry) -> Workflow:
-    """Read a workflow file: .json in our or ComfyUI's API format, or a .png carrying one."""
+    """Read a workflow file: .json in our or ComfyUI's formats, or a .png carrying one."""
     path = Path(path)
     if path.suffix.lower() == ".png":
         return _from_png(path, registry)
@@ -40,11 +38,13 @@ def _from_png(path: Path, registry: Registry) -> Workflow:
         raise DocumentError(f"{path}: no such file") from None
     except (OSError, ValueError) as exc:
         raise DocumentError(f"{path}: cannot read it as a PNG ({exc})") from None
-    for chunk in (OUR_CHUNK, COMFY_PROMPT_CHUNK):
+    # Ours first (exact), then what ComfyUI actually ran, then its editor graph.
+    for chunk in (OUR_CHUNK, COMFY_PROMPT_CHUNK, COMFY_WORKFLOW_CHUNK):
         if chunk in texts:
             try:
                 return to_workflow(json.loads(texts[chunk]), registry)
             except json.JSONDecodeError as exc:
                 raise DocumentError(f"{path}: its {chunk!r} chunk is not JSON ({exc})") from None
-    hint = " (only a ComfyUI editor workflow)" if COMFY_WORKFLOW_CHUNK in texts else ""
-    raise DocumentError(f"{path}: this PNG carries no runnable workflow{hint}")
+    raise DocumentError(
+        f"{path}: this PNG carries no workflow (no diffgraph, prompt or workflow text chunk)"
+    )

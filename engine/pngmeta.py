@@ -1,8 +1,8 @@
 """Workflows carried inside PNG files as text chunks.
 
-We write our document under `diffgraph` and, when every node has a ComfyUI twin, the
-ComfyUI API-format prompt under `prompt` (the chunk ComfyUI itself writes and reads).
-ComfyUI's own `workflow` chunk holds its editor format, which we do not write.
+We write our document under `diffgraph` and, when every node has a ComfyUI twin, the two
+chunks ComfyUI itself writes and reads: `prompt` (its API format, what ran) and `workflow`
+(its editor format, what the editor restores).
 """
 
 from __future__ import annotations

@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from engine.comfy import to_comfy_api
+from engine.comfy_ui import to_comfy_ui
 from engine.context import NodeContext, NodeInputError
 from engine.models import file_fingerprint
 from engine.node import Widget, node
 from engine.paths import IMAGE_SUFFIXES, UnsafePath, list_files, safe_join
-from engine.pngmeta import COMFY_PROMPT_CHUNK, OUR_CHUNK
+from engine.pngmeta import COMFY_PROMPT_CHUNK, COMFY_WORKFLOW_CHUNK, OUR_CHUNK
 from engine.settings import Settings
 from engine.types import Image, Mask
 
@@ -119,6 +120,9 @@ def workflow_texts(ctx: NodeContext) -> dict[str, str]:
     comfy = to_comfy_api(ctx.workflow, ctx.registry)
     if comfy is not None:
         texts[COMFY_PROMPT_CHUNK] = json.dumps(comfy)
+    editor = to_comfy_ui(ctx.workflow, ctx.registry)
+    if editor is not None:
+        texts[COMFY_WORKFLOW_CHUNK] = json.dumps(editor)
     return texts
 
 

@@ -16,7 +16,7 @@ from engine.node import node
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.validate import validate
-from engine.workflow import Group, Link, NodeUI, Workflow, WorkflowNode
+from engine.workflow import DocumentError, Group, Link, NodeUI, Workflow, WorkflowNode
 
 
 @pytest.fixture(scope="module")
@@ -484,3 +484,14 @@ def test_copied_nodes_do_not_share_our_id(registry: Registry) -> None:
     saved["nodes"].append(copied)
     workflow = from_comfy_ui(saved, registry)
     assert "sampler" in workflow.nodes and "99" in workflow.nodes
+
+
+def test_malformed_files_say_where(registry: Registry) -> None:
+    with pytest.raises(DocumentError, match="'nodes' must be a list"):
+        from_comfy_ui({"nodes": {}, "links": []}, registry)
+    with pytest.raises(DocumentError, match="node #1 has no id"):
+        from_comfy_ui({"nodes": [{"id": 1, "type": "X"}, {"type": "Y"}], "links": []}, registry)
+    data = default_ui()
+    ui_node(data, 7)["widgets_values"] = [{"not": "a link"}]
+    with pytest.raises(DocumentError, match=r"ComfyUI node 7: inputs\.text"):
+        from_comfy_ui(data, registry)

@@ -70,3 +70,5 @@ def test_comfy_api_prompt_runs_from_the_cli(model_home: Path, tmp_path: Path) ->
     assert image.size == (64, 64) and Path(path).name == "ComfyUI_00001_.png"
     assert json.loads(image.text["prompt"]) == COMFY_TXT2IMG  # ComfyUI reads this chunk
     assert "diffgraph" in image.text
+    editor = json.loads(image.text["workflow"])  # ComfyUI's editor restores this one
+    assert {n["type"] for n in editor["nodes"]} == {e["class_type"] for e in COMFY_TXT2IMG.values()}

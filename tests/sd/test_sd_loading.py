@@ -166,3 +166,21 @@ def test_missing_file_and_bad_values_are_validation_errors(sd_executor: Executor
     found = {(p.node, p.input, p.code) for p in result.problems}
     assert ("ckpt", "ckpt_name", "value_not_in_choices") in found
     assert ("empty", "width", "value_out_of_range") in found
+
+
+def test_extra_model_paths_yaml_finds_another_collection(
+    model_home: Path, sd_registry: object, tmp_path: Path
+) -> None:
+    collection = tmp_path / "ComfyUI" / "models"
+    (collection / "checkpoints").mkdir(parents=True)
+    shutil.copy(
+        model_home / "models/checkpoints/tiny_sd1.safetensors",
+        collection / "checkpoints" / "elsewhere.safetensors",
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "extra_model_paths.yaml").write_text(
+        f"comfyui:\n  base_path: {collection}\n  checkpoints: checkpoints\n"
+    )
+    executor = Executor(sd_registry, Settings.at(home))  # type: ignore[arg-type]
+    assert render(executor, graphs.txt2img("elsewhere.safetensors")).shape == (1, 64, 64, 3)
