@@ -1,18 +1,19 @@
 """Stable Diffusion overhead: what diffgraph adds on top of the model work itself.
 
-1. txt2img (seed, 20 euler steps, cfg 7.5, one prompt, 128x128) through a diffgraph workflow
-   (Load Checkpoint -> Encode Prompt x2 -> Empty Latent -> Sample -> VAE Decode) and through
-   diffusers' StableDiffusionPipeline built from the very same modules, interleaved in one
-   process, medians. "Cold" is a fresh Executor (empty output cache) on a model store that
-   already holds the checkpoint, as a server has it; "+ load" also uses a fresh model store.
-   Forward hooks then split one run of each into UNet, text encoder and VAE decoder time.
+1. txt2img (fixed seed, 20 euler steps, cfg 7.5, 128x128) through a diffgraph workflow (Load
+   Checkpoint -> Encode Prompt x2 -> Empty Latent -> Sample -> VAE Decode) and through diffusers'
+   StableDiffusionPipeline built from the very same modules; interleaved, medians. "Cold" is a
+   fresh Executor (empty output cache) on a model store already holding the checkpoint, as in a
+   server; "+ load" uses a fresh store too. Timed runs stop at VAE Decode (diffusers writes no
+   file). Forward hooks then split a run into UNet, text encoder and VAE decoder time.
 2. A rerun with only the seed changed: executor and model-store events must show that only
-   Sample, VAE Decode and the output node ran and that nothing was loaded.
-3. Loading checkpoints (tiny sd1/sd2/sdxl from tests/sd, plus a ~190 MB SD1-shaped one):
-   load time and peak RSS increase per file byte, one subprocess per file (warm page cache).
+   Sample, VAE Decode and the output node ran and that nothing was loaded (asserted).
+3. Loading tiny sd1/sd2/sdxl checkpoints and a ~200 MB SD1-shaped one: time, and RSS increase
+   per file byte (peak during the load; after reading every weight), a subprocess per file.
 
-The model is tests/sd's tiny SD1 (written by our Save Checkpoint); 128x128 makes a UNet call
-take milliseconds. The machine may be shared: runs are interleaved and medians reported.
+The model is tests/sd's tiny SD1 written by our Save Checkpoint; at 128x128 a UNet call takes
+milliseconds. torch runs one thread: on a shared 2-core machine two OpenMP threads stall whenever
+another process holds a core, and timings then swing tenfold.
 
 Run: .venv/bin/python bench/sd_overhead.py   (markdown tables; exits 0 unless check 2 fails)
 """
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -33,7 +35,7 @@ from typing import Any
 import diffusers
 import torch
 import transformers
-from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import UNet2DConditionModel
 from transformers import CLIPTextModel
 
 from engine.events import Event, NodeCached, NodeStarted
@@ -58,46 +60,37 @@ MB = 1e6
 
 
 def txt2img(seed: int) -> Workflow:
-    def link(node: str, output: str) -> Link:
-        return Link(node=node, output=output)
+    def n(type_id: str, **inputs: Any) -> WorkflowNode:  # a (node, output) tuple is a link
+        return WorkflowNode(type=type_id, inputs={
+            k: Link(node=v[0], output=v[1]) if isinstance(v, tuple) else v
+            for k, v in inputs.items()})  # fmt: skip
 
-    def n(type_id: str, **inputs: Any) -> WorkflowNode:
-        return WorkflowNode(type=type_id, inputs=inputs)
-
-    clip = link("ckpt", "clip")
     return Workflow(
         nodes={
             "ckpt": n("sd.load_checkpoint", ckpt_name="sd1.safetensors"),
-            "pos": n("sd.encode_prompt", text=PROMPT, clip=clip),
-            "neg": n("sd.encode_prompt", text="", clip=clip),
+            "pos": n("sd.encode_prompt", text=PROMPT, clip=("ckpt", "clip")),
+            "neg": n("sd.encode_prompt", text="", clip=("ckpt", "clip")),
             "empty": n("sd.empty_latent", width=SIZE, height=SIZE, batch_size=1),
-            "sample": n("sd.sample", model=link("ckpt", "model"), seed=seed, steps=STEPS,
-                        cfg=CFG, sampler_name="euler", scheduler="normal",
-                        positive=link("pos", "conditioning"),
-                        negative=link("neg", "conditioning"),
-                        latent_image=link("empty", "latent")),
-            "decode": n("sd.vae_decode", samples=link("sample", "latent"), vae=link("ckpt", "vae")),
-            "preview": n("image.preview", images=link("decode", "image")),
+            "sample": n("sd.sample", model=("ckpt", "model"), seed=seed, steps=STEPS, cfg=CFG,
+                        sampler_name="euler", scheduler="normal", latent_image=("empty", "latent"),
+                        positive=("pos", "conditioning"), negative=("neg", "conditioning")),
+            "decode": n("sd.vae_decode", samples=("sample", "latent"), vae=("ckpt", "vae")),
+            "preview": n("image.preview", images=("decode", "image")),
         }
     )  # fmt: skip
 
 
 def pipeline(model: Model, clip: Clip, vae: Vae) -> Any:
     """diffusers' pipeline over the modules diffgraph loaded (one copy of the weights)."""
-    encoders: TextEncoders = clip.handle.get()
-    scheduler = EulerDiscreteScheduler(  # SD's; the offset is unused with linspace spacing
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
-    )
-    pipe = StableDiffusionPipeline(
-        vae=vae.handle.get(),
-        text_encoder=encoders.encoders[0].model,
-        tokenizer=clip_tokenizer("eos"),
-        unet=model.handle.get(),
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline  # after logging set
+
+    pipe: Any = StableDiffusionPipeline(
+        vae=vae.handle.get(), text_encoder=clip.handle.get().encoders[0].model,
+        tokenizer=clip_tokenizer("eos"), unet=model.handle.get(),
+        scheduler=EulerDiscreteScheduler(  # SD's (the offset is unused with linspace spacing)
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -117,90 +110,82 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return perf_counter() - began, value
 
 
-class Clock:
-    """Calls and seconds spent in a module's forward, through hooks (removable)."""
+def table(header: list[str], rows: list[list[str]], left: int = 1) -> None:
+    """A markdown table: the first `left` columns left-aligned, the others right-aligned."""
+    print("| " + " | ".join(header) + " |\n" + "|---" * left + "|--:" * (len(header) - left) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.calls, self.seconds, self._began = 0, 0.0, 0.0
-        self.handles = [
-            module.register_forward_pre_hook(lambda *_: self._start()),
-            module.register_forward_hook(lambda *_: self._stop()),
-        ]
 
-    def _start(self) -> None:
-        self._began = perf_counter()
+def hooked(fn: Callable[[], Any], modules: list[torch.nn.Module]) -> tuple[float, list[float], int]:
+    """Run fn once: (seconds, seconds inside each module's forward, calls of the first)."""
+    inside, calls, began = [0.0] * len(modules), [0] * len(modules), [0.0]
 
-    def _stop(self) -> None:
-        self.calls, self.seconds = self.calls + 1, self.seconds + perf_counter() - self._began
+    def enter(*_: Any) -> None:
+        began[0] = perf_counter()
+
+    def leave(i: int) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            inside[i] += perf_counter() - began[0]
+            calls[i] += 1
+
+        return hook
+
+    handles = [m.register_forward_pre_hook(enter) for m in modules]
+    handles += [m.register_forward_hook(leave(i)) for i, m in enumerate(modules)]
+    seconds = timed(fn)[0]
+    for handle in handles:
+        handle.remove()
+    return seconds, inside, calls[0]
 
 
 def compare(reg: Registry, settings: Settings) -> None:
-    store = ModelStore()
-    wf = txt2img(SEED)
+    store, wf = ModelStore(), txt2img(SEED)
 
-    def diffgraph(models: ModelStore | None = None) -> torch.Tensor:
-        result = Executor(reg, settings, models=models).run(wf, targets=["ckpt", "decode"])
+    def diffgraph(models: ModelStore) -> torch.Tensor:
+        result = Executor(reg, settings, models=models).run(wf, targets=["decode"])
         assert result.status == "success", result.error or result.problems
         return result.values["decode"]["image"].pixels
 
-    first = Executor(reg, settings, models=store).run(wf, targets=["ckpt"])  # load once
-    loaded = first.values["ckpt"]
+    loaded = Executor(reg, settings, models=store).run(wf, targets=["ckpt"]).values["ckpt"]
     pipe = pipeline(loaded["model"], loaded["clip"], loaded["vae"])
-    ours, theirs = diffgraph(store), run_diffusers(pipe)  # warm-up, and the images
-    times: dict[str, list[float]] = {"cold": [], "load": [], "diffusers": []}
-    for i in range(REPEATS):  # interleaved, alternating order: load drifts hit all alike
-        order = ["cold", "diffusers", "load"] if i % 2 else ["diffusers", "load", "cold"]
-        for name in order:
-            fn = {
-                "cold": lambda: diffgraph(store),
-                "load": lambda: diffgraph(ModelStore()),
-                "diffusers": lambda: run_diffusers(pipe),
-            }[name]
-            times[name].append(timed(fn)[0])
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"## txt2img {SIZE}x{SIZE}, {STEPS} euler steps, cfg {CFG}, tiny SD1 ", end="")
-    print(f"({torch.get_num_threads()} threads, median of {REPEATS}, interleaved)\n")
-    print("| pipeline | median ms | min ms | / diffusers |\n|---|--:|--:|--:|")
-    labels = {"cold": "diffgraph cold (model resident)", "load": "diffgraph + checkpoint load"}
-    for key in ("diffusers", "cold", "load"):
-        ratio = med[key] / med["diffusers"]
-        row = f"{1e3 * med[key]:.1f} | {1e3 * min(times[key]):.1f} | {ratio:.3f}"
-        print(f"| {labels.get(key, 'diffusers StableDiffusionPipeline')} | {row} |")
-    verdict = "PASS" if med["cold"] / med["diffusers"] <= 1.05 else "MISS"
-    print(f"\ntarget diffgraph cold / diffusers <= 1.05: {verdict}")
-    diff = (ours - theirs).abs()
-    print(f"images (pixels 0..1, std {ours.std():.3f}): max abs difference diffgraph vs ", end="")
-    print(f"diffusers {diff.max():.2e}, mean {diff.mean():.2e}")
-
-    unet, vae = loaded["model"].handle.get(), loaded["vae"].handle.get()
-    clocks = {
-        "UNet": Clock(unet),
-        "text encoder": Clock(loaded["clip"].handle.get().encoders[0].model),
-        "VAE decoder": Clock(vae.decoder),
-    }
-    print("\n| one run, split by forward hooks | ms | UNet calls | UNet ms | text enc ms |", end="")
-    print(" VAE dec ms | everything else ms |\n|---|--:|--:|--:|--:|--:|--:|")
+    ours, theirs = diffgraph(store), run_diffusers(pipe)  # warm-up, and the two images
     runs: dict[str, Callable[[], Any]] = {
-        "diffusers": lambda: run_diffusers(pipe),
-        "diffgraph cold": lambda: diffgraph(store),
+        "diffusers StableDiffusionPipeline": lambda: run_diffusers(pipe),
+        "diffgraph cold (fresh Executor, model resident)": lambda: diffgraph(store),
+        "diffgraph + load (fresh model store too)": lambda: diffgraph(ModelStore()),
     }
-    for name, fn in runs.items():
-        for clock in clocks.values():
-            clock.calls, clock.seconds = 0, 0.0
-        total = timed(fn)[0]
-        parts = [clocks[k].seconds for k in ("UNet", "text encoder", "VAE decoder")]
-        cells = " | ".join(f"{1e3 * s:.1f}" for s in parts)
-        rest = 1e3 * (total - sum(parts))
-        print(f"| {name} | {1e3 * total:.1f} | {clocks['UNet'].calls} | {cells} | {rest:.1f} |")
-    for clock in clocks.values():
-        for handle in clock.handles:
-            handle.remove()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for i in range(REPEATS):  # interleaved, order alternating: drifts in load hit all alike
+        for name in list(runs)[:: 1 if i % 2 else -1]:
+            times[name].append(timed(runs[name])[0])
+    med = [statistics.median(t) for t in times.values()]
+    title = f"txt2img {SIZE}x{SIZE}, {STEPS} euler steps, cfg {CFG}, tiny SD1"
+    print(f"## {title} ({torch.get_num_threads()} thread, median of {REPEATS} interleaved)\n")
+    table(
+        ["pipeline", "median ms", "min ms", "/ diffusers"],
+        [[name, f"{1e3 * m:.1f}", f"{1e3 * min(t):.1f}", f"{m / med[0]:.3f}"]
+         for (name, t), m in zip(times.items(), med, strict=True)],
+    )  # fmt: skip
+    verdict, diff = "PASS" if med[1] <= 1.05 * med[0] else "MISS", (ours - theirs).abs().max()
+    print(f"\ntarget diffgraph cold / diffusers <= 1.05: {verdict}")
+    print(f"images: max abs pixel difference {diff:.2e} (pixels 0..1, std {ours.std():.3f})\n")
+    modules = [loaded["model"].handle.get(), loaded["clip"].handle.get().encoders[0].model,
+               loaded["vae"].handle.get().decoder]  # fmt: skip
+    rows = []
+    for name in list(runs)[:2]:  # of 3 runs, the one with the median total
+        total, inside, calls = sorted(hooked(runs[name], modules) for _ in range(3))[1]
+        cells = [f"{1e3 * s:.1f}" for s in (total, *inside, total - sum(inside))]
+        rows.append([name.split(" (")[0], cells[0], str(calls), *cells[1:]])
+    table(["one run, split by forward hooks", "ms", "UNet calls", "UNet ms", "text encoder ms",
+           "VAE decoder ms", "everything else ms"], rows)  # fmt: skip
     rerun_check(reg, settings, store)
 
 
 def rerun_check(reg: Registry, settings: Settings, store: ModelStore) -> None:
     ex = Executor(reg, settings, models=store)
-    assert ex.run(txt2img(SEED)).status == "success"
+    first_s, first = timed(lambda: ex.run(txt2img(SEED)))  # cold, with the output node
+    assert first.status == "success", first.error
     events: list[Event] = []
     store_events: list[StoreEvent] = []
     store.add_listener(store_events.append)  # the store is discarded after this check
@@ -213,28 +198,29 @@ def rerun_check(reg: Registry, settings: Settings, store: ModelStore) -> None:
     assert set(cached) == {"ckpt", "pos", "neg", "empty"}, cached
     assert "loaded" not in kinds and "evicted" not in kinds, store_events
     print("\n## Rerun with only Sample's seed changed (same Executor)\n")
-    print("| ran | cached | model store events | rerun ms |\n|---|---|---|--:|")
     counts = ", ".join(f"{k} {kinds.count(k)}" for k in ("loaded", "hit", "evicted"))
-    print(f"| {', '.join(f'{n} ({t})' for n, t in ran)} | {', '.join(cached)} | {counts} ", end="")
-    print(f"| {1e3 * seconds:.1f} |")
+    ran_cell = ", ".join(f"{n} ({t})" for n, t in ran)
+    table(
+        ["ran", "cached", "model store events", "rerun ms", "first run ms"],
+        [[ran_cell, ", ".join(cached), counts, f"{1e3 * seconds:.1f}", f"{1e3 * first_s:.1f}"]],
+        left=3,
+    )
 
 
 def big_sd1(path: Path) -> Path:
     """An SD1-shaped checkpoint: SD1's UNet layout at 1/5 of its width, a 256-wide CLIP."""
-    width = 256
     config = {**load_config("sd1", "unet"), "block_out_channels": (64, 128, 256, 256)}
     torch.manual_seed(0)
-    unet = UNet2DConditionModel.from_config({**config, "cross_attention_dim": width}).eval()
-    text = CLIPTextModel(tiny.text_config(width=width)).eval()
+    values = {
+        "unet": UNet2DConditionModel.from_config({**config, "cross_attention_dim": 256}).eval(),
+        "clip": TextEncoders("sd1", [TextEncoder(
+            "clip_l", CLIPTextModel(tiny.text_config(width=256)).eval(), "eos", -1, True)]),
+        "vae": tiny.vae(),
+    }  # fmt: skip
     store = ModelStore()
-    encoders = TextEncoders("sd1", [TextEncoder("clip_l", text, "eos", -1, True)])
-
-    def handle(part: str, value: Any) -> Any:
-        return store.handle(ModelKey("bench", "big_sd1", "0", part), lambda: value)
-
-    model_config = {"family": "sd1", "prediction_type": "epsilon", "patches": ()}
-    model, clip = Model(handle("unet", unet), model_config), Clip(handle("clip", encoders), {})
-    save_checkpoint(path, model, clip, Vae(handle("vae", tiny.vae()), {}), store)
+    h = {k: store.handle(ModelKey("bench", "big", "0", k), partial(values.get, k)) for k in values}
+    model = Model(h["unet"], {"family": "sd1", "prediction_type": "epsilon", "patches": ()})
+    save_checkpoint(path, model, Clip(h["clip"], {}), Vae(h["vae"], {}), store)
     return path
 
 
@@ -246,44 +232,50 @@ def vm() -> dict[str, int]:
 
 
 def load_child(path: str) -> None:
-    """In a fresh process: load one checkpoint into a fresh store, then read every weight;
-    print memory figures (increases over the start) as JSON."""
+    """In a fresh process: load one checkpoint into a fresh store, then read every weight
+    once; print the time and memory increases as JSON. A first load and read, dropped
+    again, pages in library code first, as in a server that has run before."""
     from engine.device import DevicePolicy
     from nodes.ops.loading import load_checkpoint
 
+    def load() -> Any:
+        return load_checkpoint(Path(path), ModelStore(), DevicePolicy("cpu"))
+
+    @torch.inference_mode()
+    def read(parts: Any) -> float:  # what the first run does: every weight is read
+        return sum(float(p.sum()) for part in parts for p in part.handle.get().parameters())
+
+    read(load())
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     start = vm()
-    seconds, parts = timed(lambda: load_checkpoint(Path(path), ModelStore(), DevicePolicy("cpu")))
+    seconds, parts = timed(load)
     loaded = vm()
-    with torch.inference_mode():  # what the first run does: every weight is read
-        touched = sum(float(p.sum()) for part in parts for p in part.handle.get().parameters())
+    read_s = timed(lambda: read(parts))[0]
     used = vm()
-    print(
-        json.dumps(
-            {"s": seconds, "peak": loaded["VmHWM"] - start["VmRSS"], "nan": touched != touched}
-            | {f"{k}_loaded": loaded[k] - start[k] for k in ("VmRSS", "RssAnon", "RssFile")}
-            | {f"{k}_used": used[k] - start[k] for k in ("VmRSS", "RssAnon", "RssFile")}
-        )
-    )
+    rss = [loaded["VmHWM"], loaded["VmRSS"], used["VmRSS"], used["RssAnon"], used["RssFile"]]
+    base = [start["VmRSS"]] * 3 + [start["RssAnon"], start["RssFile"]]
+    rise = [a - b for a, b in zip(rss, base, strict=True)]
+    print(json.dumps({"s": seconds, "read_s": read_s, "rss": rise}))
 
 
 def loading_table(ckpts: Path) -> None:
     files = {f: write_checkpoint(ckpts / f"{f}.safetensors", f) for f in ("sd1", "sd2", "sdxl")}
     files["sd1-shaped, synthetic"] = big_sd1(ckpts / "big_sd1.safetensors")
-    print("\n## Loading a checkpoint (load_checkpoint, fresh store, a process each, warm cache)\n")
-    print("RSS increase per file byte: peak during the load; after it; after reading every")
-    print("weight once (as the first run does), split into anonymous and file-backed (mmap).\n")
-    print("| checkpoint | file MB | load ms | peak | after load | after reading | anon |", end="")
-    print(" file-backed |\n|---|--:|--:|--:|--:|--:|--:|--:|")
+    print("\n## Loading a checkpoint (load_checkpoint, fresh store, a process each, warm cache)")
+    print(
+        "\nRSS increase per file byte: peak during the load; after it; after reading every weight"
+    )
+    print("once (as the first run does), split into anonymous and file-backed (mmap) memory.\n")
+    rows = []
     for name, path in files.items():
         child = [sys.executable, __file__, "--load-child", str(path)]
-        line = subprocess.run(child, capture_output=True, text=True, check=True).stdout
-        r = json.loads(line.strip().splitlines()[-1])
-        size = path.stat().st_size
-        keys = ("peak", "VmRSS_loaded", "VmRSS_used", "RssAnon_used", "RssFile_used")
-        ratios = " | ".join(f"{r[k] / size:.2f}" for k in keys)
-        print(f"| {name} | {size / MB:.1f} | {1e3 * r['s']:.0f} | {ratios} |")
+        out = subprocess.run(child, capture_output=True, text=True, check=True).stdout
+        r, size = json.loads(out.strip().splitlines()[-1]), path.stat().st_size
+        ms = [f"{1e3 * r['s']:.0f}", f"{1e3 * r['read_s']:.0f}"]
+        rows.append([name, f"{size / MB:.1f}", *ms, *(f"{b / size:.2f}" for b in r["rss"])])
+    header = ["checkpoint", "file MB", "load ms", "first read ms", "peak", "after load"]
+    table([*header, "after reading", "anon", "file-backed"], rows)
 
 
 def main() -> None:

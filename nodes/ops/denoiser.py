@@ -60,10 +60,14 @@ class GuidedDenoiser:
         self.device = next(unet.parameters()).device
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        cond = self._combine(x, sigma, self.positive)
         if self.cfg == 1.0 or not self.negative:  # guidance would change nothing: skip a pass
-            return cond
-        uncond = self._combine(x, sigma, self.negative)
+            return self._combine(x, sigma, self.positive)
+        if _pairable(self.positive, self.negative):  # the common case: one UNet call
+            full = (0, 0, x.shape[-2], x.shape[-1])
+            cond, uncond = self._predict(x, sigma, [self.positive[0], self.negative[0]], full)
+        else:
+            cond = self._combine(x, sigma, self.positive)
+            uncond = self._combine(x, sigma, self.negative)
         return uncond + self.cfg * (cond - uncond)
 
     def _combine(
@@ -75,8 +79,7 @@ class GuidedDenoiser:
         for part in parts:
             y0, x0, h, w = _region(part.extras.get("area"), x.shape[-2:])
             strength = float(part.extras.get("strength", 1.0))
-            crop = x[:, :, y0 : y0 + h, x0 : x0 + w]
-            pred = self._predict(crop, sigma, part, (y0, x0, h, w), x.shape[-2:])
+            pred = self._predict(x, sigma, [part], (y0, x0, h, w))[0]
             total[:, :, y0 : y0 + h, x0 : x0 + w] += pred * strength
             weight[:, :, y0 : y0 + h, x0 : x0 + w] += strength
         # Where no part applies, predict nothing (x0 = 0) rather than divide by zero.
@@ -84,42 +87,54 @@ class GuidedDenoiser:
 
     def _predict(
         self,
-        x: torch.Tensor,
+        full_x: torch.Tensor,
         sigma: torch.Tensor,
-        part: ConditioningPart,
+        parts: Sequence[ConditioningPart],
         region: tuple[int, int, int, int],
-        full_size: torch.Size,
-    ) -> torch.Tensor:
-        batch = x.shape[0]
+    ) -> list[torch.Tensor]:
+        """x0 predictions over `region` for each part, the parts stacked into one UNet call."""
+        y0, x0, h, w = region
+        x = full_x[:, :, y0 : y0 + h, x0 : x0 + w]
+        batch, n = x.shape[0], len(parts)
         sigma_b = sigma.reshape(-1)[:1].expand(batch).to(torch.float32)
         c_in = 1.0 / (sigma_b**2 + 1.0).sqrt()
         model_in = x * c_in[:, None, None, None]
         if self.inpaint is not None:
-            y0, x0, h, w = region
             mask = self.inpaint.mask[..., y0 : y0 + h, x0 : x0 + w]
             masked = self.inpaint.masked_latent[..., y0 : y0 + h, x0 : x0 + w]
             model_in = torch.cat([model_in, mask, masked], dim=1)
         t = self.schedule.sigma_to_t(sigma_b)
-        embeds = _batched(part.embeds, batch).to(self.device, self.dtype)
+        embeds = [_batched(p.embeds, batch).to(self.device, self.dtype) for p in parts]
+        added = [self._added_conditioning(p, batch, full_x.shape[-2:]) for p in parts]
         extra: dict[str, Any] = {}
-        added = self._added_conditioning(part, batch, full_size)
-        if added is not None:
-            extra["added_cond_kwargs"] = added
-        residuals = self._control(part, model_in, t, embeds, added, sigma_b, region, full_size)
-        if residuals is not None:
-            extra["down_block_additional_residuals"] = residuals[0]
-            extra["mid_block_additional_residual"] = residuals[1]
+        if added[0] is not None:
+            extra["added_cond_kwargs"] = {
+                key: torch.cat([a[key] for a in added if a is not None]) for key in added[0]
+            }
+        controls = [
+            self._control(p, model_in, t, e, a, sigma_b, region, full_x.shape[-2:])
+            for p, e, a in zip(parts, embeds, added, strict=True)
+        ]
+        present = [c for c in controls if c is not None]
+        if present:  # a part without ControlNet adds zeros in the shared call
+            ref_down, ref_mid = present[0]
+            zeros = ([torch.zeros_like(d) for d in ref_down], torch.zeros_like(ref_mid))
+            filled = [c if c is not None else zeros for c in controls]
+            extra["down_block_additional_residuals"] = [
+                torch.cat([f[0][i] for f in filled]) for i in range(len(ref_down))
+            ]
+            extra["mid_block_additional_residual"] = torch.cat([f[1] for f in filled])
         out = self.unet(
-            model_in.to(self.device, self.dtype),
-            t.to(self.device),
-            embeds,
+            model_in.repeat(n, 1, 1, 1).to(self.device, self.dtype),
+            t.repeat(n).to(self.device),
+            torch.cat(embeds),
             return_dict=False,
             **extra,
         )[0].to(torch.float32)
         s = sigma_b[:, None, None, None]
         if self.prediction_type == "v_prediction":
-            return x / (s**2 + 1.0) - out * s / (s**2 + 1.0).sqrt()
-        return x - out * s
+            return [x / (s**2 + 1.0) - o * s / (s**2 + 1.0).sqrt() for o in out.chunk(n)]
+        return [x - o * s for o in out.chunk(n)]
 
     def _added_conditioning(
         self, part: ConditioningPart, batch: int, full_size: torch.Size
@@ -191,6 +206,17 @@ class GuidedDenoiser:
         high = percent_to_sigma(self.schedule, spec.start_percent)
         low = percent_to_sigma(self.schedule, spec.end_percent)
         return low <= sigma <= high
+
+
+def _pairable(positive: Sequence[ConditioningPart], negative: Sequence[ConditioningPart]) -> bool:
+    """Whether the prompt and the negative can share one UNet call: one whole-image part
+    each, embeddings of the same length."""
+    if len(positive) != 1 or len(negative) != 1:
+        return False
+    pos, neg = positive[0], negative[0]
+    plain = all("area" not in p.extras for p in (pos, neg))
+    same_pooled = (pos.pooled is None) == (neg.pooled is None)
+    return plain and same_pooled and pos.embeds.shape[1:] == neg.embeds.shape[1:]
 
 
 def _region(area: Any, size: torch.Size) -> tuple[int, int, int, int]:

@@ -17,7 +17,7 @@ from nodes.ops.checkpoint_io import read_shapes, read_state_dict
 from nodes.ops.loading import load_checkpoint
 from nodes.ops.saving import save_checkpoint
 from nodes.ops.sd_families import detect
-from tests.sd import graphs
+from tests.sd import graphs, tiny
 from tests.sd.conftest import FAMILIES, port_values
 
 
@@ -184,3 +184,21 @@ def test_extra_model_paths_yaml_finds_another_collection(
     )
     executor = Executor(sd_registry, Settings.at(home))  # type: ignore[arg-type]
     assert render(executor, graphs.txt2img("elsewhere.safetensors")).shape == (1, 64, 64, 3)
+
+
+def test_standalone_vae_file(sd_settings: Settings, sd_executor: Executor) -> None:
+    from nodes.ops.checkpoint_io import write_safetensors
+    from nodes.ops.sd_layout import vae_to_ldm
+
+    vae = tiny.vae()
+    path = sd_settings.models_dir / "vae" / "tiny_vae.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = json.dumps(dict(vae.config))
+    write_safetensors(path, vae_to_ldm(vae.state_dict(), prefix=""),
+                      {"diffgraph.vae_config": config}, overwrite=True)
+    workflow = graphs.with_node(graphs.txt2img(), "vae", "sd.load_vae",
+                                vae_name="tiny_vae.safetensors")
+    workflow = graphs.rewire(workflow, "decode", vae=graphs.link("vae", "vae"))
+    # the checkpoint's VAE is the same tiny VAE (same seed): same pixels
+    assert torch.allclose(render(sd_executor, workflow), render(sd_executor, graphs.txt2img()),
+                          atol=1e-6)
