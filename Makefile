@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CHECKED := engine nodes tests bench
+CHECKED := engine nodes tests bench training
 
 .PHONY: setup run test lint bench clean
 

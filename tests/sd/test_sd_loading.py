@@ -194,11 +194,17 @@ def test_standalone_vae_file(sd_settings: Settings, sd_executor: Executor) -> No
     path = sd_settings.models_dir / "vae" / "tiny_vae.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
     config = json.dumps(dict(vae.config))
-    write_safetensors(path, vae_to_ldm(vae.state_dict(), prefix=""),
-                      {"diffgraph.vae_config": config}, overwrite=True)
-    workflow = graphs.with_node(graphs.txt2img(), "vae", "sd.load_vae",
-                                vae_name="tiny_vae.safetensors")
+    write_safetensors(
+        path,
+        vae_to_ldm(vae.state_dict(), prefix=""),
+        {"diffgraph.vae_config": config},
+        overwrite=True,
+    )
+    workflow = graphs.with_node(
+        graphs.txt2img(), "vae", "sd.load_vae", vae_name="tiny_vae.safetensors"
+    )
     workflow = graphs.rewire(workflow, "decode", vae=graphs.link("vae", "vae"))
     # the checkpoint's VAE is the same tiny VAE (same seed): same pixels
-    assert torch.allclose(render(sd_executor, workflow), render(sd_executor, graphs.txt2img()),
-                          atol=1e-6)
+    assert torch.allclose(
+        render(sd_executor, workflow), render(sd_executor, graphs.txt2img()), atol=1e-6
+    )
