@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from engine.context import NodeContext
+from engine.context import NodeContext, NodeInputError
+from engine.model_paths import ModelPaths
 from engine.node import Widget, node
+from engine.paths import UnsafePath
 from engine.types import Clip, Conditioning, ConditioningPart, ControlNet, Image
 
 Prompt = Annotated[str, Widget(multiline=True)]
@@ -16,12 +18,29 @@ Size = Annotated[int, Widget(step=8)]
 MAX_SIZE = 16384
 
 
-def encode(ctx: NodeContext, clip: Clip, texts: Any, extras: dict[str, Any]) -> Conditioning:
+def encode(
+    ctx: NodeContext, clip: Clip, texts: Any, extras: dict[str, Any], input_name: str = "text"
+) -> Conditioning:
+    from nodes.ops.embeddings import read_embedding
     from nodes.ops.patches import clip_in_use
     from nodes.ops.text_encoding import encode as encode_text
 
-    with clip_in_use(clip, ctx.models) as encoders:
-        part = encode_text(encoders, texts, layer=clip.config.get("layer"), extras=extras)
+    def lookup(name: str) -> Any:
+        paths = ModelPaths.from_settings(ctx.settings)
+        for suffix in ("", ".safetensors", ".pt", ".bin"):
+            try:
+                return read_embedding(paths.resolve("embeddings", name + suffix))
+            except FileNotFoundError:
+                continue
+        raise FileNotFoundError(f"no embedding {name!r} in {paths.folders('embeddings')}")
+
+    try:
+        with clip_in_use(clip, ctx.models) as encoders:
+            part = encode_text(
+                encoders, texts, layer=clip.config.get("layer"), extras=extras, embeddings=lookup
+            )
+    except (FileNotFoundError, UnsafePath, ValueError) as exc:
+        raise NodeInputError(input_name, str(exc)) from None
     return Conditioning((part,))
 
 
@@ -102,7 +121,7 @@ class EncodePromptSDXL:
             "target_height": i.target_height,
         }
         texts = {"clip_g": i.text_g, "clip_l": i.text_l}
-        return self.Outputs(conditioning=encode(ctx, i.clip, texts, extras))
+        return self.Outputs(conditioning=encode(ctx, i.clip, texts, extras, "text_g"))
 
 
 @node(

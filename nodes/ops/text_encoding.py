@@ -15,6 +15,7 @@ import torch
 
 from engine.types import ConditioningPart
 from nodes.ops.clip_tokenizer import clip_tokenizer
+from nodes.ops.embeddings import Lookup, split_prompt, vectors_for
 
 BOS, EOS = 49406, 49407
 WINDOW = 77
@@ -48,31 +49,72 @@ class TextEncoders:
             yield from encoder.model.buffers()
 
 
-def tokenize_chunks(text: str, pad: Literal["eos", "zero"], chunks: int = 0) -> torch.Tensor:
-    """Token ids [n_chunks, 77]; at least `chunks` chunks (padding with empty ones)."""
-    ids = clip_tokenizer(pad)(text, add_special_tokens=False, truncation=False)["input_ids"]
+def _stream(
+    text: str, pad: Literal["eos", "zero"], width: int, lookup: Lookup | None
+) -> list[int | torch.Tensor]:
+    """The prompt as token ids, with an embedding's vectors where it is named."""
+    tokenizer = clip_tokenizer(pad)
+    stream: list[int | torch.Tensor] = []
+    for piece, is_embedding in split_prompt(text) if lookup else [(text, False)]:
+        if is_embedding and lookup is not None:
+            stream.extend(vectors_for(piece, width, lookup))
+        else:
+            stream.extend(tokenizer(piece, add_special_tokens=False)["input_ids"])
+    return stream
+
+
+def _rows(
+    stream: list[int | torch.Tensor], pad: Literal["eos", "zero"], chunks: int
+) -> tuple[torch.Tensor, list[tuple[int, int, torch.Tensor]]]:
+    """Ids [n_chunks, 77] (at least `chunks`) and the (row, column, vector) substitutions."""
     body = WINDOW - 2
-    pieces = [ids[i : i + body] for i in range(0, len(ids), body)] or [[]]
+    pieces = [stream[i : i + body] for i in range(0, len(stream), body)] or [[]]
     pieces += [[] for _ in range(chunks - len(pieces))]
     pad_id = EOS if pad == "eos" else 0
-    rows = [[BOS, *p, EOS] + [pad_id] * (body - len(p)) for p in pieces]
-    return torch.tensor(rows, dtype=torch.long)
+    rows, subs = [], []
+    for r, piece in enumerate(pieces):
+        row = [BOS] + [pad_id] * WINDOW
+        row[len(piece) + 1] = EOS
+        for c, item in enumerate(piece, start=1):
+            if isinstance(item, torch.Tensor):
+                subs.append((r, c, item))
+                row[c] = 0  # a placeholder (never the end token), replaced by the vector
+            else:
+                row[c] = item
+        rows.append(row[:WINDOW])
+    return torch.tensor(rows, dtype=torch.long), subs
 
 
-def chunk_count(text: str) -> int:
-    ids = clip_tokenizer("eos")(text, add_special_tokens=False, truncation=False)["input_ids"]
-    return max(1, -(-len(ids) // (WINDOW - 2)))
+def tokenize_chunks(text: str, pad: Literal["eos", "zero"], chunks: int = 0) -> torch.Tensor:
+    """Token ids [n_chunks, 77]; at least `chunks` chunks (padding with empty ones)."""
+    return _rows(_stream(text, pad, 0, None), pad, chunks)[0]
+
+
+def chunk_count(stream: list[int | torch.Tensor]) -> int:
+    return max(1, -(-len(stream) // (WINDOW - 2)))
 
 
 @torch.inference_mode()
 def encode_one(
-    encoder: TextEncoder, text: str, chunks: int, layer: int | None
+    encoder: TextEncoder, stream: list[int | torch.Tensor], chunks: int, layer: int | None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Hidden states [1, 77 * chunks, width] and, if the encoder has one, pooled [1, dim]."""
     model = encoder.model
     device = next(model.parameters()).device
-    ids = tokenize_chunks(text, encoder.pad, chunks).to(device)
-    out = model(input_ids=ids, output_hidden_states=True)
+    ids, subs = _rows(stream, encoder.pad, chunks)
+
+    def substitute(module: Any, args: Any, output: torch.Tensor) -> torch.Tensor:
+        output = output.clone()
+        for r, c, vector in subs:
+            output[r, c] = vector.to(output.device, output.dtype)
+        return output
+
+    hook = model.get_input_embeddings().register_forward_hook(substitute) if subs else None
+    try:
+        out = model(input_ids=ids.to(device), output_hidden_states=True)
+    finally:
+        if hook is not None:
+            hook.remove()
     hidden = out.hidden_states[encoder.layer if layer is None else layer]
     if encoder.final_norm:
         hidden = getattr(model, "text_model", model).final_layer_norm(hidden)
@@ -89,16 +131,20 @@ def encode(
     *,
     layer: int | None = None,
     extras: dict[str, Any] | None = None,
+    embeddings: Lookup | None = None,
 ) -> ConditioningPart:
     """Encode a prompt; `texts` may give each encoder its own text by name (SDXL's
-    text_l/text_g). `layer` overrides every encoder's hidden layer (CLIP Set Last Layer)."""
-    per_encoder = {
-        e.name: texts if isinstance(texts, str) else texts[e.name] for e in encoders.encoders
-    }
-    chunks = max(chunk_count(t) for t in per_encoder.values())
+    text_l/text_g). `layer` overrides every encoder's hidden layer (CLIP Set Last Layer).
+    `embeddings` finds the vectors of `embedding:name` references."""
+    streams = []
+    for e in encoders.encoders:
+        text = texts if isinstance(texts, str) else texts[e.name]
+        width = int(e.model.config.hidden_size)
+        streams.append(_stream(text, e.pad, width, embeddings))
+    chunks = max(chunk_count(s) for s in streams)
     hiddens, pooled = [], None
-    for encoder in encoders.encoders:
-        hidden, pool = encode_one(encoder, per_encoder[encoder.name], chunks, layer)
+    for encoder, stream in zip(encoders.encoders, streams, strict=True):
+        hidden, pool = encode_one(encoder, stream, chunks, layer)
         hiddens.append(hidden)
         pooled = pool if pool is not None else pooled
     return ConditioningPart(torch.cat(hiddens, dim=-1), pooled, dict(extras or {}))

@@ -189,3 +189,21 @@ def test_controlnet_strength(sd_executor: Executor, sd_settings: Settings) -> No
     plain = latent(sd_executor, base)
     assert torch.equal(latent(sd_executor, with_control(base, 0.0, sd_settings)), plain)
     assert not torch.allclose(latent(sd_executor, with_control(base, 1.0, sd_settings)), plain)
+
+
+def test_textual_inversion_embedding_takes_the_place_of_tokens(
+    sd_executor: Executor, sd_settings: Settings
+) -> None:
+    from nodes.ops.clip_tokenizer import clip_tokenizer
+
+    ids = clip_tokenizer("eos")("tabby cat", add_special_tokens=False)["input_ids"]
+    table = tiny.text_encoders("sd1")["clip_l"].get_input_embeddings().weight
+    folder = sd_settings.models_dir / "embeddings"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({"emb_params": table[ids].detach().clone()}, str(folder / "cat_ti.safetensors"))
+    words = embeds(sd_executor, graphs.txt2img(prompt="a photo of a tabby cat, indoors"))
+    learned = embeds(sd_executor, graphs.txt2img(prompt="a photo of a embedding:cat_ti, indoors"))
+    assert torch.allclose(learned.parts[0].embeds, words.parts[0].embeds, atol=1e-6)
+    result = sd_executor.run(graphs.txt2img(prompt="embedding:missing_one"))
+    assert result.error is not None and (result.error.node, result.error.input) == ("pos", "text")
+    assert "missing_one" in result.error.message
