@@ -1,0 +1,381 @@
+"""How well the embedded toy model draws what its prompt says, measured from the pixels.
+
+Renders a fixed set of toy-world prompts (training/toy_data.py) over several seeds through the
+shipped workflows (workflows/toy_txt2img.json, and workflows/toy_controlnet.json with each
+scene's silhouette as the control image), then reads background colour, shape colour,
+position, size and shape back out of every picture and compares them with the scene. The
+measuring functions are checked on toy_data's own drawings (the "ground truth" column), where
+they score ~100%; tests/test_toy_model.py reuses them.
+
+    .venv/bin/python bench/toy_eval.py [--prompts 40] [--seeds 4] [--grid toy_grid.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
+
+from training.toy_data import COLORS, POSITIONS, SHAPES, SIZE, Scene, all_scenes, draw  # noqa: E402
+
+# The default sampler: the toy workflows carry exactly these (a test checks).
+SAMPLER, SCHEDULER, STEPS, CFG = "euler", "normal", 20, 7.0
+CHECKPOINT = "diffgraph-toy.safetensors"
+CONTROLNET = "diffgraph-toy-silhouette.safetensors"
+TXT2IMG = REPO / "workflows" / "toy_txt2img.json"
+CONTROL = REPO / "workflows" / "toy_controlnet.json"
+
+ATTRIBUTES = ("background", "color", "position", "size", "shape")
+TARGETS = {"background": 0.95, "color": 0.90, "position": 0.85, "size": 0.85, "shape": 0.75}
+CONTROL_TARGET, MIN_IOU = 0.85, 0.7
+SHORT = {"background": "bg", "color": "col", "position": "pos", "size": "size", "shape": "shape"}
+BORDER = 2  # px of the picture's edge whose median colour is the background
+POSITION_RADIUS = 12.0  # px from a named position's centre that still counts as there
+LARGE_EXTENT = 23  # bounding-box side in px: small shapes are 14-18, large ones 28-32
+MIN_MATCH = 0.6  # IoU with the best-fitting ideal shape below which no shape is named
+PALETTE_NAMES = tuple(COLORS)
+PALETTE = np.array([COLORS[n] for n in PALETTE_NAMES], dtype=np.float64)
+YS, XS = np.mgrid[0:SIZE, 0:SIZE] + 0.5  # pixel centres
+
+
+@dataclass
+class Observation:
+    """What a picture shows, read from its pixels (None: no shape found)."""
+
+    background: str
+    color: str | None = None
+    position: str | None = None
+    size: str | None = None
+    shape: str | None = None
+    mask: np.ndarray = field(default_factory=lambda: np.zeros((SIZE, SIZE), dtype=bool))
+
+
+def nearest_color(rgb: np.ndarray) -> str:
+    return PALETTE_NAMES[int(np.argmin(((PALETTE - rgb) ** 2).sum(axis=1)))]
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The biggest 4-connected region of a boolean mask."""
+    h, w = mask.shape
+    inside = mask.tolist()
+    seen = [[False] * w for _ in range(h)]
+    best: list[tuple[int, int]] = []
+    for y0, x0 in zip(*np.nonzero(mask), strict=True):
+        if seen[y0][x0]:
+            continue
+        seen[y0][x0] = True
+        stack, region = [(int(y0), int(x0))], []
+        while stack:
+            y, x = stack.pop()
+            region.append((y, x))
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= ny < h and 0 <= nx < w and inside[ny][nx] and not seen[ny][nx]:
+                    seen[ny][nx] = True
+                    stack.append((ny, nx))
+        if len(region) > len(best):
+            best = region
+    out = np.zeros_like(mask, dtype=bool)
+    if best:
+        ys, xs = zip(*best, strict=True)
+        out[list(ys), list(xs)] = True
+    return out
+
+
+def shape_mask(pixels: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, coverage) of the shape: pixels at least half way from the background colour
+    to the shape's colour, the largest connected region of them."""
+    away = np.linalg.norm(pixels - background, axis=-1)
+    others = np.linalg.norm(PALETTE - background, axis=1)
+    loose = largest_component(away > max(20.0, 0.5 * np.sort(others)[1]))
+    if loose.sum() < 4:
+        return np.zeros(away.shape, dtype=bool), np.zeros(away.shape)
+    direction = np.median(pixels[loose], axis=0) - background
+    coverage = (pixels - background) @ direction / max(float(direction @ direction), 1.0)
+    return largest_component(coverage > 0.5), coverage
+
+
+def shape_matches(mask: np.ndarray) -> dict[str, float]:
+    """IoU of the mask with an ideal square, circle and (upright) triangle of the same area
+    and centroid. Unlike a bounding box's fill ratio, a stray pixel on the edge or rounded
+    corners barely move it."""
+    area = float(mask.sum())
+    cy, cx = YS[mask].mean(), XS[mask].mean()
+    side, height = math.sqrt(area), math.sqrt(2 * area)  # the triangle's base = its height
+    middle = cy - height / 6  # a triangle's centroid is a third of the way up from its base
+    ideal = {
+        "square": (abs(XS - cx) <= side / 2) & (abs(YS - cy) <= side / 2),
+        "circle": (XS - cx) ** 2 + (YS - cy) ** 2 <= area / math.pi,
+        "triangle": (abs(YS - middle) <= height / 2)
+        & (abs(XS - cx) <= (YS - middle + height / 2) / 2),
+    }
+    return {name: iou(mask, shape) for name, shape in ideal.items()}
+
+
+def observe(image: np.ndarray) -> Observation:
+    """Read a [64, 64, 3] uint8 picture: background, and the shape's colour, position,
+    size and kind."""
+    pixels = image.astype(np.float64)
+    ring = np.ones(pixels.shape[:2], dtype=bool)
+    ring[BORDER:-BORDER, BORDER:-BORDER] = False
+    background = np.median(pixels[ring], axis=0)
+    seen = Observation(nearest_color(background))
+    mask, coverage = shape_mask(pixels, background)
+    if mask.sum() < 16:
+        return seen
+    core = mask & (coverage > 0.75)
+    seen.color = nearest_color(np.median(pixels[core if core.sum() >= 8 else mask], axis=0))
+    ys, xs = np.nonzero(mask)
+    width, height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    centre = ((xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2)  # the box's centre
+    where, distance = min(
+        ((name, math.dist(centre, anchor)) for name, anchor in POSITIONS.items()),
+        key=lambda pair: pair[1],
+    )
+    seen.position = where if distance <= POSITION_RADIUS else None
+    seen.size = "large" if max(width, height) > LARGE_EXTENT else "small"
+    matches = shape_matches(mask)
+    best = max(SHAPES, key=matches.__getitem__)
+    seen.shape = best if matches[best] >= MIN_MATCH else None
+    seen.mask = mask
+    return seen
+
+
+def measure(image: np.ndarray, scene: Scene) -> dict[str, bool]:
+    """Each attribute of `scene`: whether the picture shows it."""
+    seen = observe(image)
+    return {a: getattr(seen, a) == getattr(scene, a) for a in ATTRIBUTES}
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+def eval_scenes(count: int, seed: int = 7) -> list[Scene]:
+    """A fixed, balanced list: shapes, colours, positions and sizes cycle; the background
+    is drawn (never the shape's colour)."""
+    rng = random.Random(seed)
+    colors, positions = sorted(COLORS), sorted(POSITIONS)
+    scenes = []
+    for i in range(count):
+        color = colors[i % len(colors)]
+        background = rng.choice([c for c in colors if c != color])
+        size = ("small", "large")[(i // len(SHAPES)) % 2]
+        scenes.append(Scene(SHAPES[i % 3], color, size, positions[i % len(positions)], background))
+    return scenes
+
+
+def silhouette(scene: Scene, index: int) -> np.ndarray:
+    """The scene's jittered silhouette as a boolean mask (the ControlNet's control image)."""
+    _, mask = draw(scene, random.Random(1000 + index))
+    return np.asarray(mask) > 127
+
+
+def ground_truth_rates(scenes: Sequence[Scene], jitter: bool = True) -> dict[str, float]:
+    """The measures on toy_data's own drawings (should be ~1.0 everywhere)."""
+    hits: Counter[str] = Counter()
+    for i, scene in enumerate(scenes):
+        picture, mask = draw(scene, random.Random(i) if jitter else None)
+        image = np.asarray(picture)
+        hits.update(a for a, ok in measure(image, scene).items() if ok)
+        hits["controlnet"] += iou(observe(image).mask, np.asarray(mask) > 127) >= MIN_IOU
+    return {k: hits[k] / len(scenes) for k in (*ATTRIBUTES, "controlnet")}
+
+
+class ToyRenderer:
+    """The shipped toy workflows, run by one executor (the model is loaded once)."""
+
+    def __init__(self, home: Path, input_dir: Path) -> None:
+        from engine.executor import Executor
+        from engine.formats import load_document
+        from engine.registry import Registry
+        from engine.settings import Settings
+
+        registry = Registry.discover(entry_points=False)
+        settings = Settings.at(home, input_dir=input_dir, output_dir=input_dir / "output")
+        self.input_dir = input_dir
+        self.executor = Executor(registry, settings)
+        self.txt2img = load_document(TXT2IMG, registry)
+        self.control = load_document(CONTROL, registry)
+
+    def render(
+        self, prompt: str, seed: int, count: int, control: np.ndarray | None = None
+    ) -> np.ndarray:
+        """`count` pictures (seeds seed .. seed+count-1) as uint8 [count, 64, 64, 3];
+        `control`, a boolean silhouette, goes through the ControlNet workflow."""
+        sample: dict[str, object] = {"seed": seed, "steps": STEPS, "cfg": CFG}
+        sample |= {"sampler_name": SAMPLER, "scheduler": SCHEDULER, "denoise": 1.0}
+        changes: dict[tuple[str, str], object] = {("sample", k): v for k, v in sample.items()}
+        changes |= {("prompt", "text"): prompt, ("latent", "batch_size"): count}
+        workflow = self.txt2img
+        if control is not None:
+            hint = Image.fromarray(np.where(control, 255, 0).astype(np.uint8)).convert("RGB")
+            name = f"control_{hashlib.sha1(control.tobytes()).hexdigest()[:12]}.png"
+            hint.save(self.input_dir / name)
+            workflow, changes[("control_image", "image")] = self.control, name
+        result = self.executor.run(workflow.with_inputs(changes), targets=["decode"])
+        if result.status != "success":
+            raise RuntimeError(f"render failed: {result.error or result.problems}")
+        pixels = result.values["decode"]["image"].pixels.clamp(0, 1).numpy()
+        return (pixels * 255.0).round().astype(np.uint8)  # as Save Image writes them
+
+
+@dataclass
+class Cell:
+    """One picture of the grid: what was asked, what was missed, the control image if any."""
+
+    image: np.ndarray
+    scene: Scene
+    verdict: str
+    hint: np.ndarray | None = None
+
+
+@dataclass
+class Report:
+    count: int = 0
+    hits: Counter[str] = field(default_factory=Counter)
+    misses: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    control_count: int = 0
+    control_hits: int = 0
+    ious: list[float] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)
+    control_cells: list[Cell] = field(default_factory=list)
+
+    def rate(self, key: str) -> float:
+        if key == "controlnet":
+            return self.control_hits / max(self.control_count, 1)
+        return self.hits[key] / max(self.count, 1)
+
+
+def evaluate(
+    renderer: ToyRenderer, scenes: Sequence[Scene], seeds: int, controlnet: bool = True
+) -> Report:
+    report = Report()
+    for i, scene in enumerate(scenes):
+        for k, image in enumerate(renderer.render(scene.caption, 0, seeds)):
+            seen = observe(image)
+            wrong = [a for a in ATTRIBUTES if getattr(seen, a) != getattr(scene, a)]
+            report.count += 1
+            report.hits.update(a for a in ATTRIBUTES if a not in wrong)
+            report.hits["all"] += not wrong
+            for a in wrong:
+                report.misses.setdefault(a, Counter())[(getattr(scene, a), getattr(seen, a))] += 1
+            if k == 0:  # the grid shows each scene's first seed
+                verdict = " ".join(["miss", *(SHORT[a] for a in wrong)]) if wrong else ""
+                report.cells.append(Cell(image, scene, verdict))
+        if controlnet:
+            target = silhouette(scene, i)
+            for k, image in enumerate(renderer.render(scene.caption, 0, seeds, control=target)):
+                score = iou(observe(image).mask, target)
+                if k == 0:
+                    verdict = f"IoU {score:.2f}" + (" (miss)" if score < MIN_IOU else "")
+                    report.control_cells.append(Cell(image, scene, verdict, target))
+                report.control_count += 1
+                report.control_hits += score >= MIN_IOU
+                report.ious.append(score)
+    return report
+
+
+def table(report: Report, truth: dict[str, float], controlnet: bool) -> str:
+    rows = ["| measure | target | ground truth | toy model |", "|---|--:|--:|--:|"]
+    for a in ATTRIBUTES:
+        rows.append(f"| {a} | ≥ {TARGETS[a]:.0%} | {truth[a]:.1%} | {report.rate(a):.1%} |")
+    rows.append(f"| all five | | | {report.rate('all'):.1%} |")
+    if controlnet:
+        name = f"ControlNet IoU ≥ {MIN_IOU}"
+        rows.append(
+            f"| {name} | ≥ {CONTROL_TARGET:.0%} | {truth['controlnet']:.1%} | "
+            f"{report.rate('controlnet'):.1%} (mean IoU {np.mean(report.ious):.2f}) |"
+        )
+    return "\n".join(rows)
+
+
+def confusions(report: Report, top: int = 5) -> Iterable[str]:
+    for a in ATTRIBUTES:
+        common = report.misses.get(a, Counter()).most_common(top)
+        if common:
+            pairs = ", ".join(f"{want}→{got or 'none'} {n}" for (want, got), n in common)
+            yield f"- {a} (asked→seen): {pairs}"
+
+
+def save_grid(cells: Sequence[Cell], path: Path) -> None:
+    """Pictures at 2x with their scene under each (misses in red); a ControlNet picture
+    has its silhouette in the corner."""
+    columns, side, text = 6, 128, 50
+    rows = -(-len(cells) // columns)
+    sheet = Image.new("RGB", (columns * (side + 12) + 12, rows * (side + text + 8) + 8), "white")
+    pen, font = ImageDraw.Draw(sheet), ImageFont.load_default()
+    for k, cell in enumerate(cells):
+        x, y = 12 + (k % columns) * (side + 12), 8 + (k // columns) * (side + text + 8)
+        big = Image.fromarray(cell.image).resize((side, side), Image.Resampling.NEAREST)
+        sheet.paste(big, (x, y))
+        if cell.hint is not None:
+            hint = Image.fromarray(np.where(cell.hint, 255, 0).astype(np.uint8)).convert("RGB")
+            sheet.paste(hint.resize((32, 32), Image.Resampling.BILINEAR), (x + side - 33, y + 1))
+        scene = cell.scene
+        where = "in the center" if scene.position == "center" else f"on the {scene.position}"
+        lines = [f"{scene.size} {scene.color} {scene.shape}", where, f"{scene.background} bg"]
+        for j, line in enumerate(lines):
+            pen.text((x, y + side + 2 + 12 * j), line, fill="black", font=font)
+        bad = "miss" in cell.verdict
+        colour = "firebrick" if bad else "green"
+        pen.text((x, y + side + 38), cell.verdict or "ok", fill=colour, font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=40, help="how many scenes (≥ 40)")
+    parser.add_argument("--seeds", type=int, default=4, help="seeds per scene (0 .. n-1)")
+    parser.add_argument("--grid", type=Path, default=Path("toy_grid.png"), help="PNG to write")
+    parser.add_argument("--home", type=Path, default=REPO, help="folder holding models/")
+    parser.add_argument("--no-controlnet", action="store_true", help="skip the ControlNet part")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    checkpoint = args.home / "models" / "checkpoints" / CHECKPOINT
+    if not checkpoint.is_file():
+        print(f"no toy model at {checkpoint}", file=sys.stderr)
+        return 1
+    controlnet = not args.no_controlnet
+    if controlnet and not (args.home / "models" / "controlnet" / CONTROLNET).is_file():
+        print(f"no {CONTROLNET}: skipping the ControlNet part", file=sys.stderr)
+        controlnet = False
+    scenes = eval_scenes(args.prompts)
+    truth = ground_truth_rates(all_scenes())
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        renderer = ToyRenderer(args.home, Path(folder))
+        report = evaluate(renderer, scenes, args.seeds, controlnet)
+    elapsed = time.perf_counter() - start
+    print(
+        f"{len(scenes)} prompts x {args.seeds} seeds, {SAMPLER}/{SCHEDULER} {STEPS} steps "
+        f"cfg {CFG}, {checkpoint.name}; {elapsed:.0f} s\n"
+    )
+    print(table(report, truth, controlnet))
+    print("\n" + ("\n".join(confusions(report)) or "no misses"))
+    save_grid(report.cells[:18] + report.control_cells[:6], args.grid)
+    print(f"\ngrid: {args.grid}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
