@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, output_dir=Path(args.output_dir).resolve())
     if getattr(args, "device", None):
         settings = replace(settings, device=args.device)
+    if getattr(args, "threads", None):
+        settings = replace(settings, threads=args.threads)
     if args.command == "schema":
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
@@ -67,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--output-dir", help="where output nodes write files")
     run.add_argument("--device", help="force a device: cpu, cuda, cuda:1, mps")
+    run.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     check = sub.add_parser("validate", help="check a workflow without running it")

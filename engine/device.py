@@ -12,14 +12,19 @@ if TYPE_CHECKING:
 class DevicePolicy:
     """cuda, then mps, then cpu, unless forced; half precision on accelerators."""
 
-    def __init__(self, device: str | None = None, dtype: str | None = None) -> None:
+    def __init__(
+        self, device: str | None = None, dtype: str | None = None, threads: int | None = None
+    ) -> None:
         self._forced_device = device
         self._forced_dtype = dtype
+        self._threads = threads
 
     @cached_property
     def device(self) -> torch.device:
         import torch
 
+        if self._threads:  # on a shared CPU, fewer threads than cores avoid oversubscription
+            torch.set_num_threads(self._threads)
         if self._forced_device:
             return torch.device(self._forced_device)
         if torch.cuda.is_available():

@@ -73,7 +73,7 @@ class Executor:
         self.settings = settings
         self.cache = cache if cache is not None else OutputCache(settings.cache_bytes)
         self.models = models or ModelStore(settings.ram_budget, settings.vram_budget)
-        self.devices = devices or DevicePolicy(settings.device, settings.dtype)
+        self.devices = devices or DevicePolicy(settings.device, settings.dtype, settings.threads)
         self._interrupt = threading.Event()
         self._one_at_a_time = threading.Lock()
 

@@ -35,6 +35,7 @@ class Settings:
     vram_budget: int | None = None  # models on the accelerator; None: no limit of ours
     device: str | None = None  # force "cpu", "cuda", "cuda:1", "mps"; None picks the best
     dtype: str | None = None  # force "float32", "float16", "bfloat16"
+    threads: int | None = None  # CPU threads for torch; None: torch's default (all cores)
     extra_model_paths: tuple[Path, ...] = ()  # ComfyUI-style extra_model_paths.yaml files
 
     @classmethod

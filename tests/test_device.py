@@ -22,3 +22,12 @@ def test_forced_device_and_dtype() -> None:
     assert policy.device == torch.device("cpu") and policy.dtype == torch.bfloat16
     with pytest.raises(ValueError, match="unknown dtype 'float13'"):
         _ = DevicePolicy("cpu", "float13").dtype
+
+
+def test_thread_count_is_applied_when_the_device_is_chosen() -> None:
+    before = torch.get_num_threads()
+    try:
+        assert DevicePolicy("cpu", threads=1).device.type == "cpu"
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
