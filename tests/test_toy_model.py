@@ -18,13 +18,14 @@ import torch
 from PIL import Image
 
 from bench import toy_eval
-from bench.toy_eval import ToyRenderer, eval_scenes, ground_truth_rates, measure, silhouette
+from bench.toy_eval import ToyRenderer, eval_scenes
 from engine.formats import load_document
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.validate import validate
 from tests.conftest import REPO
 from training.toy_data import Scene, all_scenes, draw
+from training.toy_measure import ground_truth_rates, measure, silhouette
 
 MODELS = REPO / "models"
 CHECKPOINT = MODELS / "checkpoints" / toy_eval.CHECKPOINT
@@ -33,10 +34,11 @@ WORKFLOWS = {
 }
 ASSETS = REPO / "workflows" / "assets"
 
-# A bit below what the trained model measures on these 12 prompts x 2 seeds (README / report),
-# so a regression in loading or sampling fails while seed-level luck does not.
-FLOORS = {"background": 0.9, "color": 0.8, "position": 0.7, "size": 0.7, "shape": 0.6}
-CONTROL_FLOOR = 0.7
+# The shipped model measures 100% / 100% / 100% / 100% / 95.8% and ControlNet 100% on these
+# 12 prompts x 2 seeds (24 renders); the floors allow one or two more misses (another CPU's
+# float rounding), so a regression in loading or sampling fails while seed-level luck does not.
+FLOORS = {"background": 0.95, "color": 0.9, "position": 0.9, "size": 0.9, "shape": 0.85}
+CONTROL_FLOOR = 0.85
 
 needs_model = pytest.mark.skipif(
     not CHECKPOINT.is_file(),

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from training.toy_controlnet import EMPTY_RATE, SHUFFLED_RATE
 from training.toy_data import all_scenes
 from training.toy_export import CARD, CHECKPOINT, CONTROLNET, REPO
 from training.toy_loop import DATA_COUNT, DATA_SEED, RUN_DIR
 from training.toy_models import (
     CONTROL_EMBEDDING,
+    POSITION_INIT_STD,
+    TOKEN_INIT_STD,
     UNET_CONFIG,
     VAE_CONFIG,
     new_controlnet,
@@ -107,7 +110,10 @@ The VAE also sees them mirrored left-right. Nothing else.
   {text.hidden_size}, {text.num_hidden_layers} layers, {text.num_attention_heads} heads,
   quick_gelu, 77 positions; conditioning = last layer after the final layer norm, prompts
   padded with the end token (as SD1); {param_count(new_text_encoder()):,} parameters
-  (mostly the token table).
+  (mostly the token table); token embeddings initialised with std {TOKEN_INIT_STD} and
+  positions with {POSITION_INIT_STD} instead of CLIP's 0.02 (with the small default the
+  place words were washed out before the UNet learned to use them: positions stayed at
+  chance in a first 2000-step run).
 - UNet: diffusers `UNet2DConditionModel`, blocks {u["block_out_channels"]}, cross-attention
   in every block, {u["layers_per_block"]} layer per block, attention head dim
   {u["attention_head_dim"]}, convolutional proj_in, context width {u["cross_attention_dim"]};
@@ -119,13 +125,12 @@ The VAE also sees them mirrored left-right. Nothing else.
 
 SD's recipe at toy scale: the VAE on L1 + MSE reconstruction + 1e-6 KL, the pixels on and
 around the shape weighted {shape_weights(vae_extra)} (small shapes keep their corners);
-then the UNet and
-the text encoder together on the VAE's latents (encoder mean x scaling factor), epsilon
-prediction, SD's scaled_linear DDPM schedule (0.00085 -> 0.012, 1000 steps), t uniform,
-10% empty captions for classifier-free guidance; then the ControlNet on the frozen rest
-(15% empty captions, 35% captions whose shape/size/place words were shuffled so the
-silhouette wins over the words). AdamW, linear warm-up then cosine decay, gradient clipping
-at 1, EMA of the weights (exported). On 2 CPU cores:
+then the UNet and the text encoder together on the VAE's latents (encoder mean x scaling
+factor), epsilon prediction, SD's scaled_linear DDPM schedule (0.00085 -> 0.012, 1000
+steps), t uniform, 10% empty captions for classifier-free guidance; then the ControlNet on
+the frozen rest ({EMPTY_RATE:.0%} empty captions, {SHUFFLED_RATE:.0%} captions whose
+shape/size/place words were shuffled, so the silhouette wins over the words). AdamW, linear
+warm-up then cosine decay, gradient clipping at 1, EMA of the weights (exported). On 2 CPU cores:
 
 | stage | steps | batch | peak lr | time | final loss |
 |---|---|---|---|---|---|
@@ -135,10 +140,12 @@ at 1, EMA of the weights (exported). On 2 CPU cores:
 
 ## Measured
 
-From pixels, on 48 captions x 4 seeds (euler, normal, 20 steps, cfg 7), by
-`training/toy_eval.py` (background colour = border median, the shape = the pixels nearer
-another colour, its position by its box centre, size by its extent, kind by how much of
-its box it fills):
+From pixels, on 48 random captions x 4 seeds (euler, normal, 20 steps, cfg 7), sampled
+directly from the weights at export time, read by `training/toy_measure.py` (the measures
+`bench/toy_eval.py` uses: background = median of the border, the shape = the largest
+region far from it, its position by its box centre, size by its extent, kind by the best
+IoU with an ideal circle, square and triangle). `bench/toy_eval.py` measures the same through
+the shipped workflows; its figures are in the README.
 
 - fp32 EMA weights: {percent(checks["fp32_scores"])}
 - the fp16 file, loaded in fp32: {percent(checks["fp16_file_scores"])}
@@ -158,6 +165,13 @@ again; delete that folder to start over):
 .venv/bin/python -m training.train_toy export
 .venv/bin/python -m training.train_toy sample --of unet   # a grid to look at
 ```
+
+How the shipped run actually went (the commands above redo it up to small differences): the
+VAE ran 1500 steps without the shape weighting, then on to its final step with it; the
+UNet's process was killed from outside at step 3889 and resumed from its step-3750 save;
+the ControlNet was stopped at step 500 of an 800-step schedule and resumed with the longer
+one. A first UNet run with CLIP's default embedding init (kept in training/runs/toy/attempt1)
+had colours right but positions at chance after 2000 steps, and was dropped.
 
 Stages are deterministic given their seeds, up to floating-point differences of thread count
 and CPU. Other processes shared the CPU during the shipped run, so its times are rough.

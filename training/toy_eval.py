@@ -1,5 +1,5 @@
-"""Rendering captions with the project's own sampler, and judging the pictures from pixels:
-background and shape colour, position, size and shape kind, and a silhouette's IoU."""
+"""Rendering captions with the project's own sampler during training, and judging the
+pictures with the shared pixel measures (training/toy_measure.py)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,9 @@ from nodes.ops.denoiser import ControlSpec
 from nodes.ops.loading import SCHEDULE
 from nodes.ops.sampling import SampleSettings, sample
 from training import toy_data
-from training.toy_data import COLORS, POSITIONS, Scene
+from training.toy_data import Scene
+from training.toy_measure import ATTRIBUTES, iou, measure, observe
 from training.toy_models import encode_text, token_ids
-
-PALETTE = np.array(list(COLORS.values()), dtype=np.float32)
-NAMES = list(COLORS)
 
 
 def eval_scenes(count: int = 48, seed: int = 1234) -> list[Scene]:
@@ -38,12 +36,13 @@ def render(
     steps: int = 20,
     cfg: float = 7.0,
     hints: torch.Tensor | None = None,
-    control_negative: bool = False,
+    control_negative: bool = True,
 ) -> np.ndarray:
     """uint8 [N, 64, 64, 3]: each caption rendered (image i with seed + i) by euler/normal.
 
     `parts` holds "unet", "text", "vae", "scale" and, for `hints` [N, 64, 64, 3] in [0, 1],
-    "controlnet" (applied to the prompt, and to the empty negative if `control_negative`)."""
+    "controlnet" (applied to the prompt and, unless not `control_negative`, to the empty
+    negative too, as Apply ControlNet (Advanced) and the toy ControlNet workflow do)."""
     text = parts["text"]
     positive = encode_text(text, token_ids(captions)).float()
     negative = encode_text(text, token_ids([""] * len(captions))).float()
@@ -69,75 +68,23 @@ def render(
     return (pixels.numpy() * 255).round().astype(np.uint8)
 
 
-def nearest_color(rgb: np.ndarray) -> str:
-    return NAMES[int(np.argmin(((PALETTE - rgb) ** 2).sum(-1)))]
-
-
-def shape_mask(image: np.ndarray) -> tuple[np.ndarray, str]:
-    """(pixels nearer the shape's colour than the background's, the background's name)."""
-    pixels = image.astype(np.float32)
-    border = np.concatenate(
-        [
-            pixels[:2].reshape(-1, 3),
-            pixels[-2:].reshape(-1, 3),
-            pixels[:, :2].reshape(-1, 3),
-            pixels[:, -2:].reshape(-1, 3),
-        ]
-    )
-    background = np.median(border, axis=0)
-    to_background = np.sqrt(((pixels - background) ** 2).sum(-1))
-    far = to_background > max(30.0, 0.5 * float(np.percentile(to_background, 99.5)))
-    if far.sum() < 20:
-        return far, nearest_color(background)
-    shape = np.median(pixels[far], axis=0)
-    to_shape = np.sqrt(((pixels - shape) ** 2).sum(-1))
-    return (to_shape < to_background) & (to_background > 20.0), nearest_color(background)
-
-
 def judge(image: np.ndarray) -> dict[str, str]:
-    """What a picture shows, read from its pixels."""
-    mask, background = shape_mask(image)
-    found = {
-        "background": background,
-        "color": "none",
-        "position": "none",
-        "size": "none",
-        "shape": "none",
-    }
-    area = int(mask.sum())
-    if area < 20:
-        return found
-    ys, xs = np.nonzero(mask)
-    found["color"] = nearest_color(np.median(image[mask].astype(np.float32), axis=0))
-    top, bottom, left, right = ys.min(), ys.max(), xs.min(), xs.max()
-    height, width = bottom - top + 1, right - left + 1
-    # The box centre (a triangle's centroid sits low in its box).
-    bx, by = (left + right) / 2, (top + bottom) / 2
-    found["position"] = min(
-        POSITIONS, key=lambda p: (POSITIONS[p][0] - bx) ** 2 + (POSITIONS[p][1] - by) ** 2
-    )
-    found["size"] = "large" if max(height, width) > 23 else "small"
-    fill = area / max(1.0, height * width)
-    found["shape"] = "triangle" if fill < 0.64 else "circle" if fill < 0.89 else "square"
-    return found
+    """What a picture shows, read from its pixels ("none" where no shape was found)."""
+    seen = observe(image)
+    return {a: getattr(seen, a) or "none" for a in ATTRIBUTES}
 
 
 def score(images: np.ndarray, scenes: list[Scene]) -> dict[str, float]:
     """Share of pictures whose attribute matches its scene, per attribute."""
-    keys = ("background", "color", "position", "size", "shape")
-    hits = dict.fromkeys(keys, 0)
+    hits = dict.fromkeys(ATTRIBUTES, 0)
     for image, scene in zip(images, scenes, strict=True):
-        found = judge(image)
-        for key in keys:
-            hits[key] += found[key] == getattr(scene, key)
+        for key, ok in measure(image, scene).items():
+            hits[key] += ok
     return {k: v / len(scenes) for k, v in hits.items()}
 
 
 def silhouette_iou(image: np.ndarray, hint_mask: np.ndarray) -> float:
-    mask, _ = shape_mask(image)
-    target = hint_mask > 127
-    union = (mask | target).sum()
-    return float((mask & target).sum() / union) if union else 0.0
+    return iou(observe(image).mask, hint_mask > 127)
 
 
 def save_grid(images: np.ndarray, path: Path, cols: int, scale: int = 2) -> None:

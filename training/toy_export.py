@@ -99,7 +99,7 @@ def control_iou(trained: dict[str, Any], count: int = 48) -> float:
 
 
 def workflow(prompt: str, seed: int, hint: str | None) -> Workflow:
-    """txt2img through the ordinary nodes (with a ControlNet on the prompt if `hint`)."""
+    """txt2img through the ordinary nodes (a ControlNet on both prompts if `hint`)."""
 
     def link(node: str, output: str) -> Link:
         return Link(node=node, output=output)
@@ -114,27 +114,28 @@ def workflow(prompt: str, seed: int, hint: str | None) -> Workflow:
         ),
         "empty": WorkflowNode(type="sd.empty_latent", inputs={"width": 64, "height": 64}),
     }
-    positive = link("pos", "conditioning")
+    positive, negative = link("pos", "conditioning"), link("neg", "conditioning")
     if hint is not None:
         n["hint"] = WorkflowNode(type="image.load", inputs={"image": hint})
         n["cn"] = WorkflowNode(
             type="sd.load_controlnet", inputs={"control_net_name": CONTROLNET.name}
         )
         n["apply"] = WorkflowNode(
-            type="sd.apply_controlnet",
+            type="sd.apply_controlnet_advanced",
             inputs={
-                "conditioning": positive,
+                "positive": positive,
+                "negative": negative,
                 "control_net": link("cn", "control_net"),
                 "image": link("hint", "image"),
             },
         )
-        positive = link("apply", "conditioning")
+        positive, negative = link("apply", "positive"), link("apply", "negative")
     n["sample"] = WorkflowNode(
         type="sd.sample",
         inputs={
             "model": link("ckpt", "model"),
             "positive": positive,
-            "negative": link("neg", "conditioning"),
+            "negative": negative,
             "latent_image": link("empty", "latent"),
             "seed": seed,
             "steps": 20,
@@ -200,6 +201,8 @@ def export() -> None:
     model, clip, vae, store = port_values(half["unet"], half["text"], half["vae"])
     CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
     CONTROLNET.parent.mkdir(parents=True, exist_ok=True)
+    for old in (CHECKPOINT, CONTROLNET):  # an export replaces the previous one
+        old.unlink(missing_ok=True)
     save_checkpoint(CHECKPOINT, model, clip, vae, store)
     save_controlnet(CONTROLNET, half["controlnet"])
     print(

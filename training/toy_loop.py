@@ -174,6 +174,9 @@ class Stage:
         random.setstate(py_rng)
         np.random.set_state(np_rng)
         self.step, self.seconds, self.extra = state["step"], state["seconds"], state["extra"]
+        if state["total"] != self.lr.total:  # the schedule was lengthened or shortened
+            change = {"at": self.step, "from": state["total"], "to": self.lr.total}
+            self.extra.setdefault("schedule_changes", []).append(change)
         return True
 
     def log(self, record: dict[str, Any]) -> None:
@@ -223,3 +226,24 @@ class Stage:
             if every is not None and every_steps and self.step % every_steps == 0:
                 every(self.step)
         bar.close()
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: int
+    batch: int
+    lr: float  # peak learning rate
+    warmup: int
+    eval_every: int  # 0: the stage's default
+    threads: int  # 0: pick 1 or 2 by measuring, as the CPU is shared
+    shape_weight: float = 4.0  # vae: extra weight of the pixels on and around the shape
+
+    def tuner(self) -> ThreadTuner | None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+            return None
+        return ThreadTuner()
+
+
+def optimizer(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
