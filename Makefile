@@ -1,4 +1,5 @@
-# Two entry points: `make run` (the main job) and `make test` (everything CI checks).
+# Two entry points: `make run` (the main job: the server, on the embedded toy model) and
+# `make test` (everything CI checks).
 # Both create .venv on first use. torch is installed first, pinned to the CPU wheel this
 # kind of machine carries, so pip never pulls a multi-GB CUDA build for a CPU machine.
 VENV ?= .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKED := engine nodes tests bench training
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -18,7 +19,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/diffgraph run workflows/image_basics.json
+	$(BIN)/diffgraph serve
+
+demo: setup
+	$(BIN)/diffgraph run workflows/toy_txt2img.json
 
 lint: setup
 	$(BIN)/ruff check $(CHECKED)

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     registry = Registry.discover(settings)
     for failure in registry.failures:
         print(f"warning: {failure}", file=sys.stderr)
+    if args.command == "serve":
+        return _serve(settings, registry, args)
     if args.command == "nodes":
         print(json.dumps(registry.schema(settings), indent=2))
         return EXIT_OK
@@ -48,6 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         return _validate(workflow, registry, settings, args.json)
     return _run(workflow, registry, settings, args)
+
+
+def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> int:
+    from engine.server.serve import serve
+    from engine.server.state import MIB, ServerConfig
+
+    project = Path(__file__).resolve().parent.parent
+    workflows = settings.base_dir / "workflows"
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        cors_origins=tuple(args.cors_origin),
+        max_upload_bytes=int(args.max_upload_mb * MIB),
+        history_size=args.history_size,
+        workflows_dir=workflows if workflows.is_dir() else project / "workflows",
+        web_dir=project / "web" / "dist",
+    )
+    return serve(settings, config, registry)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("validate", help="check a workflow without running it")
     check.add_argument("workflow")
     check.add_argument("--json", action="store_true", help="print problems as JSON")
+    serve = sub.add_parser("serve", help="run the HTTP server (API, WebSocket, editor)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8188, help="port (0: any free port)")
+    serve.add_argument("--token", help="access token (default: none on loopback, else made)")
+    serve.add_argument(
+        "--cors-origin", action="append", default=[], help="a browser origin to allow"
+    )
+    serve.add_argument("--history-size", type=int, default=10_000, help="finished jobs kept")
+    serve.add_argument("--max-upload-mb", type=float, default=50, help="upload size limit")
+    serve.add_argument("--device", help="force a device: cpu, cuda, cuda:1, mps")
+    serve.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     sub.add_parser("nodes", help="print every node's schema as JSON")
     sub.add_parser("schema", help="print the workflow document's JSON Schema")
     return parser

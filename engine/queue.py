@@ -1,0 +1,282 @@
+"""The persistent job queue and history, in SQLite.
+
+Every job is one row from the moment it is queued: a restart (clean or `kill -9`) finds the
+pending jobs in their order. A job found `running` when the queue is opened was cut off by a
+crash: it is marked failed with reason "server stopped" and can be re-queued (as a new job,
+so the history keeps what happened). A clean stop puts its running job back to pending.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+JobStatus = Literal["pending", "running", "done", "failed", "interrupted"]
+FINISHED: tuple[JobStatus, ...] = ("done", "failed", "interrupted")
+SERVER_STOPPED = "server stopped"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    number INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    client_id TEXT,
+    request TEXT NOT NULL,
+    result TEXT,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, number);
+"""
+
+
+@dataclass
+class Job:
+    id: str
+    number: int
+    status: JobStatus
+    workflow: dict[str, Any]  # our workflow document, as JSON data
+    prompt: Any = None  # what the client sent (ComfyUI API prompt or our document)
+    client_id: str | None = None
+    extra_data: dict[str, Any] = field(default_factory=dict)
+    targets: list[str] | None = None  # None: every output node
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # output node -> what it shows
+    error: dict[str, Any] | None = None
+    messages: list[list[Any]] = field(default_factory=list)  # [event name, data] as sent
+    cached: list[str] = field(default_factory=list)
+    requeued_from: str | None = None
+
+
+class JobQueue:
+    """Thread-safe: the server's handlers and its worker thread share one instance."""
+
+    def __init__(self, path: str | Path, history_size: int = 10_000) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.history_size = history_size
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process kill
+        self._db.executescript(_SCHEMA)
+        self.crashed = self._mark_cut_off_jobs()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- adding and taking ------------------------------------------------------------
+
+    def add(
+        self,
+        workflow: dict[str, Any],
+        *,
+        prompt: Any = None,
+        client_id: str | None = None,
+        extra_data: dict[str, Any] | None = None,
+        targets: list[str] | None = None,
+        front: bool = False,
+        requeued_from: str | None = None,
+    ) -> Job:
+        """Queue a job at the back (or the front) and return it."""
+        job = Job(
+            id=str(uuid.uuid4()),
+            number=0,
+            status="pending",
+            workflow=workflow,
+            prompt=prompt,
+            client_id=client_id,
+            extra_data=extra_data or {},
+            targets=targets,
+            created=time.time(),
+            requeued_from=requeued_from,
+        )
+        request = {
+            "workflow": workflow,
+            "prompt": prompt,
+            "extra_data": job.extra_data,
+            "targets": targets,
+            "requeued_from": requeued_from,
+        }
+        with self._lock:
+            low, high = self._db.execute("SELECT MIN(number), MAX(number) FROM jobs").fetchone()
+            job.number = ((low or 0) - 1) if front else ((high or 0) + 1)
+            self._db.execute(
+                "INSERT INTO jobs (id, number, status, client_id, request, created)"
+                " VALUES (?, ?, 'pending', ?, ?, ?)",
+                (job.id, job.number, client_id, json.dumps(request), job.created),
+            )
+        return job
+
+    def claim_next(self) -> Job | None:
+        """The first pending job, now marked running; None when nothing waits."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM jobs WHERE status = 'pending' ORDER BY number LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute(
+                "UPDATE jobs SET status = 'running', started = ? WHERE id = ?",
+                (time.time(), row[0]),
+            )
+        return self.get(row[0])
+
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        outputs: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        messages: list[list[Any]] | None = None,
+        cached: list[str] | None = None,
+    ) -> None:
+        result = {
+            "outputs": outputs or {},
+            "error": error,
+            "messages": messages or [],
+            "cached": cached or [],
+        }
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = ?, result = ?, finished = ? WHERE id = ?",
+                (status, json.dumps(result), time.time(), job_id),
+            )
+            self._trim_history()
+
+    def put_back(self, job_id: str) -> None:
+        """A running job returns to pending at its place (a clean stop cut it short)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = 'pending', started = NULL WHERE id = ?", (job_id,)
+            )
+
+    def requeue(self, job_id: str) -> Job | None:
+        """A finished job queued again as a new job; None if there is no such finished job."""
+        old = self.get(job_id)
+        if old is None or old.status not in FINISHED:
+            return None
+        return self.add(
+            old.workflow,
+            prompt=old.prompt,
+            client_id=old.client_id,
+            extra_data=old.extra_data,
+            targets=old.targets,
+            requeued_from=old.id,
+        )
+
+    # -- reading ----------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+            found = row.fetchone()
+        return _job(found) if found else None
+
+    def jobs(self, statuses: Iterable[JobStatus], limit: int | None = None) -> list[Job]:
+        """Jobs in the given states: pending/running in queue order, finished oldest first
+        (the newest `limit` of them when given)."""
+        wanted = list(statuses)
+        marks = ", ".join("?" * len(wanted))
+        finished = all(s in FINISHED for s in wanted)
+        order = "finished DESC" if finished else "number"
+        sql = f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(sql, wanted).fetchall()
+        found = [_job(r) for r in rows]
+        return found[::-1] if finished else found
+
+    def count(self, status: JobStatus) -> int:
+        with self._lock:
+            return int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)
+                ).fetchone()[0]
+            )
+
+    # -- removing ---------------------------------------------------------------------
+
+    def delete(self, job_ids: Iterable[str], statuses: Iterable[JobStatus]) -> int:
+        """Delete the listed jobs that are in one of `statuses`; returns how many went."""
+        ids, wanted = list(job_ids), list(statuses)
+        if not ids:
+            return 0
+        sql = (
+            f"DELETE FROM jobs WHERE id IN ({', '.join('?' * len(ids))})"
+            f" AND status IN ({', '.join('?' * len(wanted))})"
+        )
+        with self._lock:
+            return self._db.execute(sql, [*ids, *wanted]).rowcount
+
+    def clear(self, statuses: Iterable[JobStatus]) -> int:
+        wanted = list(statuses)
+        with self._lock:
+            return self._db.execute(
+                f"DELETE FROM jobs WHERE status IN ({', '.join('?' * len(wanted))})", wanted
+            ).rowcount
+
+    def _trim_history(self) -> None:
+        self._db.execute(
+            "DELETE FROM jobs WHERE status IN ('done', 'failed', 'interrupted') AND id NOT IN"
+            " (SELECT id FROM jobs WHERE status IN ('done', 'failed', 'interrupted')"
+            "  ORDER BY finished DESC LIMIT ?)",
+            (self.history_size,),
+        )
+
+    def _mark_cut_off_jobs(self) -> list[str]:
+        error = json.dumps(
+            {
+                "outputs": {},
+                "error": {"message": SERVER_STOPPED, "exception": "ServerStopped"},
+                "messages": [],
+                "cached": [],
+            }
+        )
+        with self._lock:
+            ids = [r[0] for r in self._db.execute("SELECT id FROM jobs WHERE status = 'running'")]
+            self._db.execute(
+                "UPDATE jobs SET status = 'failed', result = ?, finished = ?"
+                " WHERE status = 'running'",
+                (error, time.time()),
+            )
+        return ids
+
+
+_COLUMNS = "id, number, status, client_id, request, result, created, started, finished"
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    job_id, number, status, client_id, request, result, created, started, finished = row
+    req = json.loads(request)
+    res = json.loads(result) if result else {}
+    return Job(
+        id=job_id,
+        number=number,
+        status=status,
+        workflow=req["workflow"],
+        prompt=req.get("prompt"),
+        client_id=client_id,
+        extra_data=req.get("extra_data") or {},
+        targets=req.get("targets"),
+        created=created,
+        started=started,
+        finished=finished,
+        outputs=res.get("outputs") or {},
+        error=res.get("error"),
+        messages=res.get("messages") or [],
+        cached=res.get("cached") or [],
+        requeued_from=req.get("requeued_from"),
+    )

@@ -1,0 +1,148 @@
+"""Executor events -> ComfyUI's WebSocket messages, so existing clients follow our runs.
+
+Message names and payloads are ComfyUI's: execution_start, execution_cached, executing,
+progress, executed, execution_error, execution_interrupted, execution_success, and the
+binary preview frame (4-byte big-endian event type 1, 4-byte image format 1=JPEG, JPEG
+bytes). A job ends with `executing` for node null, which clients wait for.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.events import (
+    Event,
+    NodeCached,
+    NodeFailed,
+    NodeFinished,
+    NodeStarted,
+    Progress,
+    RunFinished,
+    RunInterrupted,
+    RunStarted,
+)
+from engine.types import Image
+
+PREVIEW_IMAGE, JPEG = 1, 1
+# What ComfyUI keeps in a history entry's status messages.
+HISTORY_MESSAGES = {
+    "execution_start",
+    "execution_cached",
+    "execution_error",
+    "execution_interrupted",
+    "execution_success",
+}
+
+Send = Callable[[dict[str, Any] | bytes], None]
+
+
+def message(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": kind, "data": data}
+
+
+def status_message(queue_remaining: int, sid: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"status": {"exec_info": {"queue_remaining": queue_remaining}}}
+    if sid is not None:
+        data["sid"] = sid
+    return message("status", data)
+
+
+def preview_frame(image: Image, quality: int = 85) -> bytes:
+    """The first image of the batch as ComfyUI's binary preview frame."""
+    from PIL import Image as PILImage
+
+    pixels = image.pixels[0].clamp(0, 1).mul(255).round().byte().cpu().numpy()
+    buffer = io.BytesIO()
+    PILImage.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return struct.pack(">II", PREVIEW_IMAGE, JPEG) + buffer.getvalue()
+
+
+class JobMessages:
+    """The listener for one job: sends each event as ComfyUI messages and keeps the
+    messages a history entry carries."""
+
+    def __init__(self, prompt_id: str, node_types: dict[str, str], send: Send) -> None:
+        self.prompt_id = prompt_id
+        self.node_types = node_types  # node id -> type id, for error payloads
+        self.history: list[list[Any]] = []
+        self.executed: list[str] = []
+        self._send = send
+
+    def __call__(self, event: Event) -> None:
+        for item in self._translate(event):
+            if isinstance(item, dict) and item["type"] in HISTORY_MESSAGES:
+                self.history.append([item["type"], item["data"]])
+            self._send(item)
+
+    def finished(self) -> None:
+        """Every job ends with this, whatever happened."""
+        self._send(message("executing", {"node": None, "prompt_id": self.prompt_id}))
+
+    def invalid(self, node: str | None, text: str) -> None:
+        """The graph no longer validates when its turn came (e.g. a model file was removed)."""
+        self(NodeFailed(node or "", self.node_types.get(node or "", ""), "InvalidWorkflow", text))
+
+    def _translate(self, event: Event) -> list[dict[str, Any] | bytes]:
+        pid = self.prompt_id
+        stamp = int(time.time() * 1000)
+        if isinstance(event, RunStarted):
+            return [
+                message("execution_start", {"prompt_id": pid, "timestamp": stamp}),
+                message(
+                    "execution_cached",
+                    {"nodes": list(event.cached), "prompt_id": pid, "timestamp": stamp},
+                ),
+            ]
+        if isinstance(event, NodeCached):
+            self.executed.append(event.node)
+            return [self._executed(event.node, event.ui)] if event.ui else []
+        if isinstance(event, NodeStarted):
+            node = {"node": event.node, "display_node": event.node, "prompt_id": pid}
+            return [message("executing", node)]
+        if isinstance(event, Progress):
+            step = {"value": event.step, "max": event.total, "prompt_id": pid, "node": event.node}
+            out: list[dict[str, Any] | bytes] = [message("progress", step)]
+            if event.preview is not None:
+                out.append(preview_frame(event.preview))
+            return out
+        if isinstance(event, NodeFinished):
+            self.executed.append(event.node)
+            return [self._executed(event.node, event.ui)] if event.ui else []
+        if isinstance(event, NodeFailed):
+            return [message("execution_error", self._error(event, stamp))]
+        if isinstance(event, RunInterrupted):
+            data = {
+                "prompt_id": pid,
+                "node_id": event.node,
+                "node_type": self.node_types.get(event.node or ""),
+                "executed": list(self.executed),
+                "timestamp": stamp,
+            }
+            return [message("execution_interrupted", data)]
+        if isinstance(event, RunFinished):
+            return [message("execution_success", {"prompt_id": pid, "timestamp": stamp})]
+        return []
+
+    def _executed(self, node: str, ui: Any) -> dict[str, Any]:
+        data = {"node": node, "display_node": node, "output": dict(ui), "prompt_id": self.prompt_id}
+        return message("executed", data)
+
+    def _error(self, event: NodeFailed, stamp: int) -> dict[str, Any]:
+        return {
+            "prompt_id": self.prompt_id,
+            "node_id": event.node,
+            "node_type": event.type,
+            "executed": list(self.executed),
+            "exception_message": event.message,
+            "exception_type": event.exception,
+            "input_name": event.input,
+            # A user's mistake (an input named) gets its sentence, not a traceback.
+            "traceback": event.traceback.splitlines() if event.input is None else [],
+            "current_inputs": {},
+            "current_outputs": {},
+            "timestamp": stamp,
+        }

@@ -1,0 +1,59 @@
+"""What the server's handlers share, stored on the application under one `web.AppKey`
+(no module-level singletons): settings, registry, queue, executor, worker, sockets."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from engine.executor import Executor
+from engine.queue import JobQueue
+from engine.registry import Registry
+from engine.server.hub import Hub
+from engine.server.runner import Runner
+from engine.settings import Settings
+
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8188
+    token: str | None = None  # required on every route when set
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed besides the server's own
+    max_upload_bytes: int = 50 * MIB
+    history_size: int = 10_000
+    workflows_dir: Path | None = None  # the project's example workflows (read-only)
+    default_workflow: str = "toy_txt2img.json"
+    web_dir: Path | None = None  # the built editor, served at /
+
+    @property
+    def loopback_only(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: ServerConfig
+    registry: Registry
+    queue: JobQueue
+    executor: Executor
+    runner: Runner
+    hub: Hub = field(default_factory=Hub)
+
+    @property
+    def user_workflows(self) -> Path:
+        return self.settings.user_dir / "workflows"
+
+
+SERVICES = web.AppKey("services", Services)
