@@ -28,7 +28,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     number INTEGER NOT NULL,
     status TEXT NOT NULL,
     client_id TEXT,
-    request TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    extra_data TEXT NOT NULL,
+    targets TEXT NOT NULL,
+    requeued_from TEXT,
     result TEXT,
     created REAL NOT NULL,
     started REAL,
@@ -69,6 +73,7 @@ class JobQueue:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process kill
         self._db.executescript(_SCHEMA)
+        self.revision = 0  # bumped by every change: lets readers cache what they built
         self.crashed = self._mark_cut_off_jobs()
 
     def close(self) -> None:
@@ -101,21 +106,23 @@ class JobQueue:
             created=time.time(),
             requeued_from=requeued_from,
         )
-        request = {
-            "workflow": workflow,
-            "prompt": prompt,
-            "extra_data": job.extra_data,
-            "targets": targets,
-            "requeued_from": requeued_from,
-        }
+        # Stored as JSON texts side by side, so that listing the queue (which clients poll)
+        # can pass them through without decoding them: see `raw_entries`.
+        texts = (
+            json.dumps(workflow),
+            json.dumps(prompt if prompt is not None else workflow),
+            json.dumps(job.extra_data),
+            json.dumps(targets),
+        )
         with self._lock:
             low, high = self._db.execute("SELECT MIN(number), MAX(number) FROM jobs").fetchone()
             job.number = ((low or 0) - 1) if front else ((high or 0) + 1)
             self._db.execute(
-                "INSERT INTO jobs (id, number, status, client_id, request, created)"
-                " VALUES (?, ?, 'pending', ?, ?, ?)",
-                (job.id, job.number, client_id, json.dumps(request), job.created),
+                "INSERT INTO jobs (id, number, status, client_id, workflow, prompt, extra_data,"
+                " targets, requeued_from, created) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                (job.id, job.number, client_id, *texts, requeued_from, job.created),
             )
+            self.revision += 1
         return job
 
     def claim_next(self) -> Job | None:
@@ -130,6 +137,7 @@ class JobQueue:
                 "UPDATE jobs SET status = 'running', started = ? WHERE id = ?",
                 (time.time(), row[0]),
             )
+            self.revision += 1
         return self.get(row[0])
 
     def finish(
@@ -154,6 +162,7 @@ class JobQueue:
                 (status, json.dumps(result), time.time(), job_id),
             )
             self._trim_history()
+            self.revision += 1
 
     def put_back(self, job_id: str) -> None:
         """A running job returns to pending at its place (a clean stop cut it short)."""
@@ -161,6 +170,7 @@ class JobQueue:
             self._db.execute(
                 "UPDATE jobs SET status = 'pending', started = NULL WHERE id = ?", (job_id,)
             )
+            self.revision += 1
 
     def requeue(self, job_id: str) -> Job | None:
         """A finished job queued again as a new job; None if there is no such finished job."""
@@ -207,6 +217,16 @@ class JobQueue:
                 ).fetchone()[0]
             )
 
+    def raw_entries(self, status: JobStatus) -> list[tuple[int, str, str, str, str]]:
+        """(number, id, prompt, extra_data, targets) of the jobs in `status`, in queue order,
+        the last three as the JSON texts stored: cheap enough to list on every poll."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT number, id, prompt, extra_data, targets FROM jobs WHERE status = ?"
+                " ORDER BY number",
+                (status,),
+            ).fetchall()
+
     # -- removing ---------------------------------------------------------------------
 
     def delete(self, job_ids: Iterable[str], statuses: Iterable[JobStatus]) -> int:
@@ -219,11 +239,13 @@ class JobQueue:
             f" AND status IN ({', '.join('?' * len(wanted))})"
         )
         with self._lock:
+            self.revision += 1
             return self._db.execute(sql, [*ids, *wanted]).rowcount
 
     def clear(self, statuses: Iterable[JobStatus]) -> int:
         wanted = list(statuses)
         with self._lock:
+            self.revision += 1
             return self._db.execute(
                 f"DELETE FROM jobs WHERE status IN ({', '.join('?' * len(wanted))})", wanted
             ).rowcount
@@ -255,22 +277,25 @@ class JobQueue:
         return ids
 
 
-_COLUMNS = "id, number, status, client_id, request, result, created, started, finished"
+_COLUMNS = (
+    "id, number, status, client_id, workflow, prompt, extra_data, targets, requeued_from,"
+    " result, created, started, finished"
+)
 
 
 def _job(row: tuple[Any, ...]) -> Job:
-    job_id, number, status, client_id, request, result, created, started, finished = row
-    req = json.loads(request)
+    job_id, number, status, client_id, workflow, prompt, extra, targets, requeued_from = row[:9]
+    result, created, started, finished = row[9:]
     res = json.loads(result) if result else {}
     return Job(
         id=job_id,
         number=number,
         status=status,
-        workflow=req["workflow"],
-        prompt=req.get("prompt"),
+        workflow=json.loads(workflow),
+        prompt=json.loads(prompt),
         client_id=client_id,
-        extra_data=req.get("extra_data") or {},
-        targets=req.get("targets"),
+        extra_data=json.loads(extra),
+        targets=json.loads(targets),
         created=created,
         started=started,
         finished=finished,
@@ -278,5 +303,5 @@ def _job(row: tuple[Any, ...]) -> Job:
         error=res.get("error"),
         messages=res.get("messages") or [],
         cached=res.get("cached") or [],
-        requeued_from=req.get("requeued_from"),
+        requeued_from=requeued_from,
     )

@@ -3,11 +3,12 @@ response shapes, so existing clients work)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
 
-from engine.queue import FINISHED, Job
+from engine.queue import FINISHED, Job, JobQueue, JobStatus
 from engine.server.http import fail, ok, read_object
 from engine.server.state import SERVICES, Services
 from engine.server.submit import Rejected, queue_workflow
@@ -70,13 +71,28 @@ async def post_prompt(request: web.Request) -> web.Response:
 
 @routes.get("/queue")
 async def get_queue(request: web.Request) -> web.Response:
-    queue = request.app[SERVICES].queue
-    return ok(
-        {
-            "queue_running": [queue_entry(j) for j in queue.jobs(["running"])],
-            "queue_pending": [queue_entry(j) for j in queue.jobs(["pending"])],
-        }
-    )
+    """Clients poll this while jobs run, so it is built from the stored JSON texts without
+    decoding them, and kept until the queue changes."""
+    services = request.app[SERVICES]
+    queue = services.queue
+    revision, body = services.queue_listing
+    if revision != queue.revision or not body:
+        revision = queue.revision  # read first: a change while building shows next time
+        body = (
+            f'{{"queue_running": {_raw_list(queue, "running")}, '
+            f'"queue_pending": {_raw_list(queue, "pending")}}}'
+        )
+        services.queue_listing = (revision, body)
+    return web.Response(text=body, content_type="application/json")
+
+
+def _raw_list(queue: JobQueue, status: JobStatus) -> str:
+    """ComfyUI's entries (see `queue_entry`) as one JSON array, from stored JSON texts."""
+    entries = [
+        f"[{number}, {json.dumps(job_id)}, {prompt}, {extra}, {targets if targets != 'null' else '[]'}]"
+        for number, job_id, prompt, extra, targets in queue.raw_entries(status)
+    ]
+    return f"[{', '.join(entries)}]"
 
 
 @routes.post("/queue")

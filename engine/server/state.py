@@ -50,6 +50,7 @@ class Services:
     executor: Executor
     runner: Runner
     hub: Hub = field(default_factory=Hub)
+    queue_listing: tuple[int, str] = (-1, "")  # GET /queue's body and the revision it shows
 
     @property
     def user_workflows(self) -> Path:
