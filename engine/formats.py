@@ -3,9 +3,10 @@ JSON, or a PNG that carries one. The one entry point is `load_document`."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from engine.comfy import from_comfy_api, is_comfy_api, is_comfy_ui
 from engine.comfy_ui import from_comfy_ui
@@ -31,9 +32,15 @@ def load_document(path: str | Path, registry: Registry) -> Workflow:
     return to_workflow(read_json(path), registry)
 
 
-def _from_png(path: Path, registry: Registry) -> Workflow:
+def from_png_bytes(data: bytes, registry: Registry, name: str = "the PNG") -> Workflow:
+    """The workflow a PNG carries, from its bytes (an upload, a file dropped in the editor)."""
+    return _from_png(io.BytesIO(data), registry, name)
+
+
+def _from_png(source: Path | BinaryIO, registry: Registry, path: object = None) -> Workflow:
+    path = source if path is None else path
     try:
-        texts = read_texts(path)
+        texts = read_texts(source)
     except FileNotFoundError:
         raise DocumentError(f"{path}: no such file") from None
     except (OSError, ValueError) as exc:

@@ -8,6 +8,7 @@ chunks ComfyUI itself writes and reads: `prompt` (its API format, what ran) and 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image as PILImage
 from PIL import PngImagePlugin
@@ -24,10 +25,10 @@ def png_info(texts: dict[str, str]) -> PngImagePlugin.PngInfo:
     return info
 
 
-def read_texts(path: str | Path) -> dict[str, str]:
-    """The text chunks of a PNG file."""
-    with PILImage.open(path) as image:
+def read_texts(source: str | Path | BinaryIO) -> dict[str, str]:
+    """The text chunks of a PNG file (a path, or an open binary file)."""
+    with PILImage.open(source) as image:
         if image.format != "PNG":
-            raise ValueError(f"{path} is a {image.format} file, not a PNG")
+            raise ValueError(f"it is a {image.format} file, not a PNG")
         image.load()
         return {str(k): str(v) for k, v in getattr(image, "text", {}).items()}

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from engine.server import api_models as m
+from engine.workflow import Workflow
 
 # (method, path, summary, request body model, {status: response model or None})
 Endpoint = tuple[str, str, str, type[BaseModel] | None, dict[int, type[BaseModel] | None]]
@@ -33,6 +34,9 @@ ENDPOINTS: list[Endpoint] = [
      {200: m.WorkflowEntry, 400: m.ErrorBody}),
     ("delete", "/v1/workflows/user/{name}", "Delete a user workflow", None,
      {200: m.WorkflowEntry, 404: m.ErrorBody}),
+    ("post", "/v1/workflows/import",
+     "Any workflow as our document: body our JSON, ComfyUI API or editor JSON, or a PNG"
+     " carrying one", None, {200: Workflow, 400: m.ErrorBody}),
 ]  # fmt: skip
 
 

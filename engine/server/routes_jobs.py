@@ -89,7 +89,7 @@ async def get_queue(request: web.Request) -> web.Response:
 def _raw_list(queue: JobQueue, status: JobStatus) -> str:
     """ComfyUI's entries (see `queue_entry`) as one JSON array, from stored JSON texts."""
     entries = [
-        f"[{number}, {json.dumps(job_id)}, {prompt}, {extra}, {targets if targets != 'null' else '[]'}]"
+        f"[{number}, {json.dumps(job_id)}, {prompt}, {extra}, {_or_empty(targets)}]"
         for number, job_id, prompt, extra, targets in queue.raw_entries(status)
     ]
     return f"[{', '.join(entries)}]"
@@ -151,6 +151,10 @@ async def free(request: web.Request) -> web.Response:
         bool(body.get("unload_models")), bool(body.get("free_memory"))
     )
     return ok({})
+
+
+def _or_empty(targets: str) -> str:
+    return "[]" if targets == "null" else targets  # None: every output, listed as []
 
 
 def _remaining(services: Services) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from engine.formats import from_png_bytes, to_workflow
 from engine.paths import UnsafePath, list_files, safe_join
 from engine.queue import FINISHED, JobStatus
 from engine.server.api_models import JobList, JobRequest, JobView, WorkflowEntry, WorkflowList
@@ -17,8 +18,10 @@ from engine.server.http import fail, ok, read_json, read_object
 from engine.server.openapi import openapi_document
 from engine.server.state import SERVICES, Services
 from engine.server.submit import Rejected, queue_workflow, read_workflow
+from engine.workflow import DocumentError
 
 routes = web.RouteTableDef()
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STATUSES: tuple[JobStatus, ...] = ("pending", "running", "done", "failed", "interrupted")
 
 
@@ -134,6 +137,31 @@ async def read_workflow_file(request: web.Request) -> web.Response:
         return ok(json.loads(path.read_text(encoding="utf-8")))
     except (UnicodeDecodeError, json.JSONDecodeError):
         fail(400, f"{path.name} is not valid JSON")
+
+
+@routes.post("/v1/workflows/import")
+async def import_workflow(request: web.Request) -> web.Response:
+    """Whatever a user has, as our document: our JSON, ComfyUI's API or editor JSON (body
+    JSON), or a PNG that carries a workflow (body: the PNG's bytes)."""
+    services = request.app[SERVICES]
+    data = await request.read()
+    try:
+        if data.startswith(PNG_SIGNATURE):
+            document = from_png_bytes(data, services.registry, "the dropped PNG")
+        else:
+            document = to_workflow(_json_body(data), services.registry)
+    except DocumentError as exc:
+        fail(400, str(exc))
+    return ok(json.loads(document.to_json(indent=None)))
+
+
+def _json_body(data: bytes) -> Any:
+    if not data.strip():
+        fail(400, "the request body is empty; a workflow (JSON or PNG) was expected")
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fail(400, f"neither a PNG nor JSON: {exc}")
 
 
 @routes.put("/v1/workflows/user/{name}")

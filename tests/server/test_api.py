@@ -4,11 +4,13 @@ the typed /v1 API and its OpenAPI document, workflow files, the mask upload."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 
+from engine.pngmeta import OUR_CHUNK, png_info
 from engine.server.openapi import ENDPOINTS
 from tests.server.harness import Server, call, make_home, multipart, toy_workflow
 
@@ -108,3 +110,28 @@ def test_a_mask_upload_becomes_the_alpha_of_the_original(api: Server) -> None:
     assert reply.status == 200, reply.text
     merged = Image.open(api.home / "input" / reply.json()["name"])
     assert merged.mode == "RGBA" and merged.getpixel((3, 3)) == (10, 200, 10, 40)
+
+
+def test_import_reads_every_format_a_user_may_have_into_our_document(api: Server) -> None:
+    ours = toy_workflow()
+    assert call("POST", f"{api.url}/v1/workflows/import", ours).json()["nodes"] == ours["nodes"]
+    comfy = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}},
+    }
+    imported = call("POST", f"{api.url}/v1/workflows/import", comfy).json()
+    assert imported["nodes"]["2"]["inputs"]["images"] == {"node": "1", "output": "image"}
+    buffer = io.BytesIO()
+    info = png_info({OUR_CHUNK: json.dumps(ours)})
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG", pnginfo=info)
+    headers = {"Content-Type": "image/png"}
+    from_png = call(
+        "POST", f"{api.url}/v1/workflows/import", data=buffer.getvalue(), headers=headers
+    )
+    assert from_png.status == 200 and from_png.json()["nodes"] == ours["nodes"]
+    bare = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(bare, format="PNG")
+    refused = call("POST", f"{api.url}/v1/workflows/import", data=bare.getvalue(), headers=headers)
+    assert refused.status == 400 and "carries no workflow" in refused.json()["error"]
+    garbage = call("POST", f"{api.url}/v1/workflows/import", data=b"\x00\x01 nonsense")
+    assert garbage.status == 400 and "neither a PNG nor JSON" in garbage.json()["error"]
