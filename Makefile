@@ -7,10 +7,20 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKED := engine nodes tests bench training
+# The editor is built by npm from its lock file; rebuilt when a source changes.
+WEB_DEPS := web/node_modules/.package-lock.json
+WEB_BUILT := web/dist/index.html
+WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.ts web/tsconfig.json
 
-.PHONY: setup run demo test lint bench clean
+.PHONY: setup run demo test lint web-test bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(WEB_BUILT)
+
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_BUILT): $(WEB_DEPS) $(WEB_SOURCES)
+	cd web && npm run build
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,11 +39,14 @@ lint: setup
 	$(BIN)/ruff format --check $(CHECKED)
 	$(BIN)/mypy
 
-test: lint
+web-test: $(WEB_DEPS)
+	cd web && npm test
+
+test: lint web-test setup
 	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python bench/executor_overhead.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache web/node_modules web/dist

@@ -5,6 +5,7 @@ with the application (`cleanup_ctx`)."""
 from __future__ import annotations
 
 import asyncio
+import html
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -72,9 +73,16 @@ async def _close_sockets(app: web.Application) -> None:
     await app[SERVICES].hub.close_all()
 
 
+NOT_BUILT = """<!doctype html><title>diffgraph</title><body style="font-family:sans-serif">
+<h1>diffgraph</h1><p>The server runs, but the graph editor is not built in <code>{}</code>.
+Build it with <code>make setup</code> (it needs Node.js and npm), or use the API: the
+ComfyUI routes at <code>/prompt</code>, ours under <code>/v1</code> (OpenAPI:
+<a href="/v1/openapi.json">/v1/openapi.json</a>).</p></body>"""
+
+
 async def _index(request: web.Request) -> web.StreamResponse:
     web_dir: Path | None = request.app[SERVICES].config.web_dir
     if web_dir is not None and (web_dir / "index.html").is_file():
-        return web.FileResponse(web_dir / "index.html")
-    # Without the built editor: a one-form page that renders the default workflow.
-    return web.FileResponse(Path(__file__).with_name("fallback.html"))
+        return web.FileResponse(web_dir / "index.html", headers={"Cache-Control": "no-cache"})
+    text = NOT_BUILT.format(html.escape(str(web_dir)))
+    return web.Response(status=503, text=text, content_type="text/html")

@@ -78,7 +78,7 @@ export function reduceRun(state: RunState, message: Message, graphNodes: string[
       const node = data.node as string;
       const output = (data.output as { images?: ImageRef[] }) ?? {};
       const status = state.nodes[node]?.status === "cached" ? "cached" : "done";
-      return setNode(state, node, { ...state.nodes[node], status, images: output.images });
+      return setNode(state, node, { ...state.nodes[node], status, images: output.images, progress: undefined });
     }
     case "execution_error": {
       const node = data.node_id as string | null;

@@ -38,8 +38,13 @@ export function normalizeNumber(spec: InputSpec, raw: number): number {
   const { min, max } = bounds(spec);
   let value = Number.isFinite(raw) ? raw : Number(spec.default ?? min);
   if (spec.type === "INT") value = Math.round(value);
-  if (spec.multiple_of) value = Math.round(value / spec.multiple_of) * spec.multiple_of;
   value = Math.min(max, Math.max(min, value));
+  const grid = spec.multiple_of;
+  if (grid) {
+    value = Math.round(value / grid) * grid; // the nearest multiple within the bounds
+    if (value < min) value += grid;
+    if (value > max) value -= grid;
+  }
   if (spec.type === "FLOAT") value = Number(value.toFixed(6)); // no 0.30000000000000004
   return value;
 }
@@ -47,7 +52,7 @@ export function normalizeNumber(spec: InputSpec, raw: number): number {
 /** A new random seed within the input's bounds (uniform, integer). */
 export function randomSeed(spec: InputSpec, random: () => number = Math.random): number {
   const { min, max } = bounds(spec);
-  const low = Math.max(min, 0);
+  const low = max < 0 ? min : Math.max(min, 0); // seeds are non-negative where they may be
   return low + Math.floor(random() * (max - low + 1));
 }
 

@@ -1,0 +1,147 @@
+"""What a user does in the editor, in a real browser against a real server: render the
+default workflow, rerun after an edit (cached nodes shown), connect ports, see validation
+errors on the node at fault, save and reopen, drop a PNG, add a node and undo it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.conftest import REPO
+from tests.server.harness import Server
+from tests.web.conftest import (
+    drag,
+    drop_file,
+    handle,
+    node,
+    open_from_server,
+    run_over_http,
+    save_as,
+    status_of,
+    wait_status,
+)
+
+DEFAULT = json.loads((REPO / "workflows" / "toy_txt2img.json").read_text())
+IMAGES = ".react-flow__node[data-id=save] [data-testid=node-images] img"
+
+
+def queue_and_wait_for_images(page: Any) -> None:
+    page.click("[data-testid=queue]")
+    wait_status(page, "save", "done", "cached")  # cached: another test ran the same graph
+    page.wait_for_function(
+        f"[...document.querySelectorAll(`{IMAGES}`)].some(i => i.naturalWidth > 0)",
+        timeout=30_000,
+    )
+
+
+def test_the_default_graph_is_drawn_and_queue_renders_an_image(page: Any) -> None:
+    assert page.locator(".react-flow__node").count() == len(DEFAULT["nodes"])
+    links = sum(
+        isinstance(v, dict) for n in DEFAULT["nodes"].values() for v in n["inputs"].values()
+    )
+    assert page.locator(".react-flow__edge").count() == links
+    assert "circle" in node(page, "prompt").locator("textarea").input_value()
+    queue_and_wait_for_images(page)
+    batch = DEFAULT["nodes"]["latent"]["inputs"]["batch_size"]
+    assert page.locator(IMAGES).count() == batch
+    assert all(
+        "/view?" in src for src in page.eval_on_selector_all(IMAGES, "e => e.map(i => i.src)")
+    )
+
+
+def test_a_changed_prompt_reruns_only_what_depends_on_it(page: Any) -> None:
+    queue_and_wait_for_images(page)
+    node(page, "prompt").locator("textarea").fill(
+        "a small red square on the left, white background"
+    )
+    page.click("[data-testid=queue]")
+    wait_status(page, "ckpt", "cached")
+    wait_status(page, "save", "done")
+    assert status_of(page, "latent") == "cached"
+    assert status_of(page, "negative") == "cached"
+    assert status_of(page, "prompt") == "done" and status_of(page, "sample") == "done"
+    assert node(page, "ckpt").locator("[data-testid=node-status]").inner_text() == "cached"
+
+
+def test_only_type_compatible_ports_connect(page: Any, editor_server: Server) -> None:
+    drag(page, handle(page, "ckpt", "model", "source"), handle(page, "save", "images", "target"))
+    page.wait_for_selector("[data-testid=toast]:has-text('model is MODEL, images takes IMAGE')")
+    drag(
+        page,
+        handle(page, "latent", "latent", "source"),
+        handle(page, "decode", "samples", "target"),
+    )
+    saved = save_as(page, editor_server, "rewired.json")
+    inputs = saved["nodes"]
+    assert inputs["save"]["inputs"]["images"] == {"node": "decode", "output": "image"}
+    assert inputs["decode"]["inputs"]["samples"] == {"node": "latent", "output": "latent"}
+    assert page.locator(".react-flow__edge").count() == 9  # replaced, not added
+
+
+def test_a_removed_required_link_is_shown_on_its_node(page: Any) -> None:
+    page.locator("[data-testid='rf__edge-decode.samples']").dispatch_event("click")
+    page.keyboard.press("Delete")
+    assert page.locator("[data-testid='rf__edge-decode.samples']").count() == 0
+    page.click("[data-testid=queue]")
+    error = node(page, "decode").locator("[data-testid=input-error-samples]")
+    error.wait_for(timeout=10_000)
+    assert "samples" in error.inner_text() or "required" in error.inner_text().lower()
+    assert status_of(page, "decode") == "error"
+    assert status_of(page, "sample") != "error"
+    page.wait_for_selector("[data-testid=toast]:has-text('not queued')")
+
+
+def test_a_saved_workflow_reopens_as_the_identical_graph(page: Any, editor_server: Server) -> None:
+    steps = node(page, "sample").locator("[data-testid=widget-steps]")
+    steps.fill("12")
+    steps.press("Enter")
+    box = node(page, "ckpt").locator("header").bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 8)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 20, box["y"] + 108, steps=8)
+    page.mouse.up()
+    first = save_as(page, editor_server, "mine.json")
+    assert first["nodes"]["sample"]["inputs"]["steps"] == 12
+    assert first["nodes"]["ckpt"]["ui"]["pos"] != DEFAULT["nodes"]["ckpt"]["ui"]["pos"]
+
+    page.reload()
+    page.wait_for_selector(".react-flow__node[data-id=save]")
+    open_from_server(page, "project", "image_basics.json")
+    page.wait_for_selector(".react-flow__node[data-id=save]", state="detached", timeout=5_000)
+    open_from_server(page, "user", "mine.json")
+    page.wait_for_selector(".react-flow__node[data-id=save]")
+    assert node(page, "sample").locator("[data-testid=widget-steps]").input_value() == "12"
+    assert save_as(page, editor_server, "mine_again.json") == first
+
+
+def test_dropping_a_png_made_by_the_server_restores_its_graph(
+    page: Any, editor_server: Server
+) -> None:
+    workflow = json.loads(json.dumps(DEFAULT))
+    workflow["nodes"]["prompt"]["inputs"]["text"] = (
+        "a large green triangle on the top, black background"
+    )
+    workflow["nodes"]["sample"]["inputs"].update(steps=6, seed=77)
+    workflow["nodes"]["latent"]["inputs"]["batch_size"] = 1
+    png = run_over_http(editor_server, workflow)
+    drop_file(page, png, "from_the_server.png", "image/png")
+    page.wait_for_selector("[data-testid=toast]:has-text('opened from_the_server.png')")
+    assert "green triangle" in node(page, "prompt").locator("textarea").input_value()
+    restored = save_as(page, editor_server, "from_png.json")
+    assert restored["nodes"] == json.loads(json.dumps(workflow["nodes"]))
+
+
+def test_a_node_added_from_the_palette_can_be_undone_and_redone(page: Any) -> None:
+    before = page.locator(".react-flow__node").count()
+    pane = page.locator(".react-flow__pane").bounding_box()
+    page.mouse.dblclick(pane["x"] + 60, pane["y"] + pane["height"] - 60)
+    page.fill("[data-testid=palette-search]", "invert")
+    page.keyboard.press("Enter")
+    added = page.locator(".react-flow__node:has-text('Invert')")
+    added.wait_for()
+    assert page.locator(".react-flow__node").count() == before + 1
+    page.locator(".react-flow__pane").click(position={"x": 5, "y": 5})
+    page.keyboard.press("Control+z")
+    page.wait_for_function(f"document.querySelectorAll('.react-flow__node').length === {before}")
+    page.keyboard.press("Control+y")
+    added.wait_for()
