@@ -10,6 +10,7 @@ from typing import Any
 from tests.conftest import REPO
 from tests.server.harness import Server
 from tests.web.conftest import (
+    ARTIFACTS,
     drag,
     drop_file,
     handle,
@@ -21,15 +22,18 @@ from tests.web.conftest import (
     wait_status,
 )
 
+CHECKPOINT = "diffgraph-toy.safetensors"
+BLUE_CIRCLE = "a small blue circle on the left, white background"
 DEFAULT = json.loads((REPO / "workflows" / "toy_txt2img.json").read_text())
 IMAGES = ".react-flow__node[data-id=save] [data-testid=node-images] img"
 
 
-def queue_and_wait_for_images(page: Any) -> None:
+def queue_and_wait_for_images(page: Any, save: str = "save") -> None:
     page.click("[data-testid=queue]")
-    wait_status(page, "save", "done", "cached")  # cached: another test ran the same graph
+    wait_status(page, save, "done", "cached")  # cached: another test ran the same graph
+    images = f".react-flow__node[data-id='{save}'] [data-testid=node-images] img"
     page.wait_for_function(
-        f"[...document.querySelectorAll(`{IMAGES}`)].some(i => i.naturalWidth > 0)",
+        f"[...document.querySelectorAll(`{images}`)].some(i => i.naturalWidth > 0)",
         timeout=30_000,
     )
 
@@ -145,3 +149,89 @@ def test_a_node_added_from_the_palette_can_be_undone_and_redone(page: Any) -> No
     page.wait_for_function(f"document.querySelectorAll('.react-flow__node').length === {before}")
     page.keyboard.press("Control+y")
     added.wait_for()
+
+
+def test_a_run_shows_step_progress_and_the_latent_preview_and_can_be_interrupted(
+    page: Any,
+) -> None:
+    steps = node(page, "sample").locator("[data-testid=widget-steps]")
+    steps.fill("3000")  # long enough to watch (about a minute at full length)
+    steps.press("Enter")
+    page.click("[data-testid=queue]")
+    wait_status(page, "sample", "running")
+    node(page, "sample").locator("[data-testid=node-progress]").wait_for(timeout=30_000)
+    preview = node(page, "sample").locator("[data-testid=node-preview]")
+    preview.wait_for(timeout=30_000)
+    page.wait_for_function('document.querySelector("[data-testid=node-preview]")?.naturalWidth > 0')
+    page.screenshot(path=str(ARTIFACTS / "editor_running_with_preview.png"))
+    page.click("[data-testid=interrupt]")
+    wait_status(page, "sample", "idle", timeout=30_000)
+    page.click("[data-testid=tab-history]")
+    page.wait_for_selector("[data-testid=history-item]:has-text('interrupted')", timeout=10_000)
+
+
+def test_a_comfyui_api_prompt_opens_from_a_file_with_a_layout(page: Any) -> None:
+    comfy = {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": BLUE_CIRCLE, "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+        "5": {
+            "class_type": "EmptyLatentImage",
+            "inputs": {"width": 64, "height": 64, "batch_size": 1},
+        },
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": 5,
+                "steps": 8,
+                "cfg": 7.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "denoise": 1.0,
+                "model": ["4", 0],
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+            },
+        },
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {
+            "class_type": "SaveImage",
+            "inputs": {"filename_prefix": "comfy", "images": ["8", 0]},
+        },
+    }
+    page.click("[data-testid=workflows]")
+    page.set_input_files(
+        "[data-testid=open-file]",
+        files=[
+            {
+                "name": "api.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps(comfy).encode(),
+            }
+        ],
+    )
+    page.wait_for_selector(".react-flow__node[data-id='9']")
+    assert page.locator(".react-flow__node").count() == 7
+    assert page.locator(".react-flow__edge").count() == 9
+    boxes = [node(page, n).bounding_box() for n in comfy]
+    corners = {(round(b["x"]), round(b["y"])) for b in boxes}
+    assert len(corners) == 7  # laid out, not stacked on one spot
+    loader, save = node(page, "4").bounding_box(), node(page, "9").bounding_box()
+    assert loader["x"] < save["x"]  # sources left of what they feed
+    queue_and_wait_for_images(page, "9")
+
+
+def test_dark_mode_is_readable(page: Any) -> None:
+    page.click("button[title='Light / dark']")
+    page.wait_for_selector(".app.dark")
+    colours = page.evaluate(
+        """() => {
+            const node = document.querySelector('.dg-node');
+            const s = getComputedStyle(node);
+            return [s.color, s.backgroundColor];
+        }"""
+    )
+    text, background = colours
+    assert text != background
+    assert text.startswith("rgb(2") and background.startswith("rgb(3")  # light on dark

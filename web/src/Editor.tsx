@@ -9,10 +9,8 @@ import {
   useEdgesState,
   useNodesState,
   useReactFlow,
-  type Connection,
   type Edge,
   type EdgeChange,
-  type FinalConnectionState,
   type NodeChange,
   type XYPosition,
 } from "@xyflow/react";
@@ -26,14 +24,18 @@ import { WorkflowDialog } from "./components/WorkflowDialog";
 import { ApiError, api } from "./lib/api";
 import { copySelection, pasteClip, type Clip } from "./lib/clipboard";
 import { EditorContext, type EditorContextValue } from "./lib/editor";
-import { GROUP_PREFIX, freeId, makeEdge, toDocument, toFlow, wouldCycle, type FlowNode } from "./lib/graph";
-import { canConnect, portColor } from "./lib/ports";
+import { freeId, problemsByNode, toDocument, toFlow, withRandomSeeds, type FlowNode } from "./lib/graph";
+import { portColor } from "./lib/ports";
 import { initialRun, reduceRun, type Message, type RunState } from "./lib/runstate";
-import { frameAround, insideGroup, sameSnapshot, snapshot, type Snapshot } from "./lib/snapshot";
+import { sameSnapshot, snapshot, type Snapshot } from "./lib/snapshot";
 import { clientId, useSocket } from "./lib/socket";
 import type { ImageRef, Literal, Problem, Schemas, WorkflowDoc } from "./lib/types";
 import { History } from "./lib/undo";
-import { defaultValue, randomSeed } from "./lib/widgets";
+import { defaultValue } from "./lib/widgets";
+import type { GraphApi } from "./hooks/graphApi";
+import { useConnections } from "./hooks/useConnections";
+import { useGroups } from "./hooks/useGroups";
+import { useWorkflowFiles } from "./hooks/useWorkflowFiles";
 import { useShortcuts } from "./useShortcuts";
 
 const AUTOSAVE = "diffgraph.autosave";
@@ -67,7 +69,6 @@ export function Editor() {
   const history = useRef(new History<Snapshot>(sameSnapshot));
   const commitTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const clip = useRef<Clip | null>(null);
-  const groupDrag = useRef<{ start: XYPosition; members: Map<string, XYPosition> } | null>(null);
 
   const say = useCallback((text: string, kind: Toast["kind"] = "info") => setToast({ text, kind }), []);
   const sayError = useCallback((text: string) => say(text, "error"), [say]);
@@ -81,6 +82,13 @@ export function Editor() {
     const { nodes, edges, schemas, base } = latest.current;
     return toDocument(nodes, edges, schemas, base);
   }, []);
+
+  const graph: GraphApi = useMemo(
+    () => ({ latest, setNodes, setEdges, commit: (delay?: number) => scheduleCommitRef.current(delay), say, sayError }),
+    [setNodes, setEdges, say, sayError],
+  );
+  const { isValidConnection, onConnect, onConnectEnd } = useConnections(graph);
+  const { onNodeDragStart, onNodeDrag, onNodeDragStop, groupSelection } = useGroups(graph);
 
   // -- history and autosave --------------------------------------------------------------
   const commitNow = useCallback(() => {
@@ -97,6 +105,8 @@ export function Editor() {
     },
     [commitNow],
   );
+  const scheduleCommitRef = useRef(scheduleCommit);
+  scheduleCommitRef.current = scheduleCommit;
   const restore = useCallback(
     (state: Snapshot | undefined) => {
       if (!state) return;
@@ -130,41 +140,13 @@ export function Editor() {
     },
     [flow, setNodes, setEdges],
   );
-  const openFromServer = useCallback(
-    async (source: string, file: string) => {
-      try {
-        openDoc(await api.importJson(await api.readWorkflow(source, file)), file);
-        setDialog(null);
-      } catch (e) {
-        sayError(`cannot open ${file}: ${(e as Error).message}`);
-      }
-    },
-    [openDoc, sayError],
-  );
-  const openFile = useCallback(
-    async (file: File) => {
-      try {
-        const doc = await api.importFile(file);
-        openDoc(doc, file.name.toLowerCase().endsWith(".json") ? file.name : null);
-        setDialog(null);
-        say(`opened ${file.name}`);
-      } catch (e) {
-        sayError(`cannot open ${file.name}: ${(e as Error).message}`);
-      }
-    },
-    [openDoc, say, sayError],
-  );
-  const openPrompt = useCallback(
-    async (prompt: unknown, label: string) => {
-      try {
-        openDoc(await api.importJson(prompt), null);
-        say(`opened the workflow of ${label}`);
-      } catch (e) {
-        sayError(`cannot open ${label}: ${(e as Error).message}`);
-      }
-    },
-    [openDoc, say, sayError],
-  );
+  const { openFromServer, openFile, openPrompt, saveAs, save, download } = useWorkflowFiles(graph, {
+    openDoc,
+    currentDoc,
+    commitNow,
+    setName,
+    setDialog,
+  });
 
   const refreshSchemas = useCallback(() => api.nodes().then(setSchemas, (e: Error) => sayError(e.message)), [sayError]);
   useEffect(() => {
@@ -186,55 +168,11 @@ export function Editor() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
-  // -- saving ----------------------------------------------------------------------------
-  const saveAs = useCallback(
-    async (file: string) => {
-      commitNow();
-      try {
-        await api.saveWorkflow(file, currentDoc());
-        setName(file);
-        setDialog(null);
-        say(`saved ${file} in user/workflows`);
-      } catch (e) {
-        sayError(`not saved: ${(e as Error).message}`);
-      }
-    },
-    [commitNow, currentDoc, say, sayError],
-  );
-  const save = useCallback(() => {
-    const { name } = latest.current;
-    if (name) void saveAs(name);
-    else setDialog({ focusSave: true });
-  }, [saveAs]);
-  const download = useCallback(() => {
-    const blob = new Blob([JSON.stringify(currentDoc(), null, 2)], { type: "application/json" });
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(blob);
-    link.download = latest.current.name ?? "workflow.json";
-    link.click();
-    URL.revokeObjectURL(link.href);
-  }, [currentDoc]);
-
   // -- running ---------------------------------------------------------------------------
-  const randomizeSeeds = useCallback(() => {
-    const { schemas } = latest.current;
-    setNodes((all) =>
-      all.map((n) => {
-        if (n.type !== "diff") return n;
-        const controls = (n.data.ui.seed_control ?? {}) as Record<string, string>;
-        const specs = schemas[n.data.nodeType]?.inputs ?? [];
-        const values = { ...n.data.values };
-        let changed = false;
-        for (const spec of specs) {
-          if (controls[spec.name] === "randomize") {
-            values[spec.name] = randomSeed(spec);
-            changed = true;
-          }
-        }
-        return changed ? { ...n, data: { ...n.data, values } } : n;
-      }),
-    );
-  }, [setNodes]);
+  const randomizeSeeds = useCallback(
+    () => setNodes((all) => withRandomSeeds(all, latest.current.schemas)),
+    [setNodes],
+  );
   const queue = useCallback(async () => {
     commitNow();
     try {
@@ -246,13 +184,7 @@ export function Editor() {
     } catch (e) {
       const body = e instanceof ApiError ? (e.body as { problems?: Problem[] }) : undefined;
       if (!body?.problems) return sayError(`not queued: ${(e as Error).message}`);
-      const byNode: Record<string, Problem[]> = {};
-      const known = new Set(latest.current.nodes.map((n) => n.id));
-      const general: string[] = [];
-      for (const p of body.problems) {
-        if (p.node && known.has(p.node)) (byNode[p.node] ??= []).push(p);
-        else general.push(p.message);
-      }
+      const { byNode, general } = problemsByNode(body.problems, latest.current.nodes);
       setProblems(byNode);
       const count = body.problems.length;
       sayError(general.length ? `not queued: ${general.join("; ")}` : `not queued: ${count} problem${count > 1 ? "s" : ""}, shown on the nodes`);
@@ -339,41 +271,6 @@ export function Editor() {
     [flow, refreshSchemas],
   );
 
-  const isValidConnection = useCallback((c: Connection | Edge) => {
-    const { nodes, edges, schemas } = latest.current;
-    const from = nodes.find((n) => n.id === c.source);
-    const to = nodes.find((n) => n.id === c.target);
-    if (from?.type !== "diff" || to?.type !== "diff") return false;
-    const out = schemas[from.data.nodeType]?.outputs.find((o) => o.name === c.sourceHandle);
-    const input = schemas[to.data.nodeType]?.inputs.find((i) => i.name === c.targetHandle);
-    return canConnect(out?.type, input?.type) && !wouldCycle(edges, c.source, c.target);
-  }, []);
-  const onConnect = useCallback(
-    (c: Connection) => {
-      const edge = makeEdge(c.source, c.sourceHandle ?? "", c.target, c.targetHandle ?? "");
-      setEdges((all) => [...all.filter((e) => e.id !== edge.id), edge]); // one link per input
-      scheduleCommit(0);
-    },
-    [setEdges, scheduleCommit],
-  );
-  const onConnectEnd = useCallback(
-    (_: MouseEvent | TouchEvent, state: FinalConnectionState) => {
-      if (!state.toHandle || state.isValid) return;
-      const from = state.fromHandle;
-      const to = state.toHandle;
-      const typeOf = (node: string, handle: string | null, outputs: boolean) => {
-        const n = latest.current.nodes.find((x) => x.id === node);
-        const s = n?.type === "diff" ? latest.current.schemas[n.data.nodeType] : undefined;
-        return (outputs ? s?.outputs : s?.inputs)?.find((p) => p.name === handle)?.type ?? "?";
-      };
-      if (!from || from.type === to.type) return;
-      const [source, target] = from.type === "source" ? [from, to] : [to, from];
-      const a = typeOf(source.nodeId, source.id ?? null, true);
-      const b = typeOf(target.nodeId, target.id ?? null, false);
-      sayError(a === b ? `not connected: that link would make a loop` : `not connected: ${source.id} is ${a}, ${target.id} takes ${b}`);
-    },
-    [sayError],
-  );
   const onNodesChange = useCallback(
     (changes: NodeChange<FlowNode>[]) => {
       applyNodeChanges(changes);
@@ -392,49 +289,6 @@ export function Editor() {
     [applyEdgeChanges, scheduleCommit],
   );
 
-  // A group carries the nodes inside its frame when it is dragged.
-  const onNodeDragStart = useCallback((_: unknown, node: FlowNode) => {
-    if (node.type !== "group") return;
-    const members = insideGroup(node, latest.current.nodes).filter((n) => !n.selected);
-    groupDrag.current = { start: node.position, members: new Map(members.map((n) => [n.id, n.position])) };
-  }, []);
-  const onNodeDrag = useCallback(
-    (_: unknown, node: FlowNode) => {
-      const drag = groupDrag.current;
-      if (!drag || node.type !== "group") return;
-      const dx = node.position.x - drag.start.x;
-      const dy = node.position.y - drag.start.y;
-      setNodes((all) =>
-        all.map((n) => {
-          const at = drag.members.get(n.id);
-          return at ? { ...n, position: { x: at.x + dx, y: at.y + dy } } : n;
-        }),
-      );
-    },
-    [setNodes],
-  );
-  const onNodeDragStop = useCallback(() => {
-    groupDrag.current = null;
-    scheduleCommit(0);
-  }, [scheduleCommit]);
-
-  const groupSelection = useCallback(() => {
-    const picked = latest.current.nodes.filter((n) => n.selected && n.type === "diff");
-    if (!picked.length) return say("select the nodes to group first");
-    const frame = frameAround(picked);
-    const taken = latest.current.nodes.filter((n) => n.type === "group").map((n) => n.id.slice(GROUP_PREFIX.length));
-    const group: FlowNode = {
-      id: `${GROUP_PREFIX}${freeId(taken)}`,
-      type: "group",
-      position: { x: frame.x, y: frame.y },
-      width: frame.width,
-      height: frame.height,
-      zIndex: -1,
-      data: { title: "Group", extra: {} },
-    };
-    setNodes((all) => [group, ...all]);
-    scheduleCommit(0);
-  }, [say, setNodes, scheduleCommit]);
   const copy = useCallback(() => {
     clip.current = copySelection(latest.current.nodes, latest.current.edges);
     if (clip.current) say(`copied ${clip.current.nodes.length} node(s)`);

@@ -1,7 +1,8 @@
 // The workflow document <-> what React Flow draws. Node ids are the document's ids; an edge
 // is one linked input (its id is "target.input", as an input takes one link at most).
 import type { Edge, Node } from "@xyflow/react";
-import type { Group, InputValue, Literal, NodeUI, Schemas, WorkflowDoc } from "./types";
+import type { Group, InputValue, Literal, NodeUI, Problem, Schemas, WorkflowDoc } from "./types";
+import { randomSeed } from "./widgets";
 import { isLink } from "./types";
 
 export interface DiffNodeData extends Record<string, unknown> {
@@ -166,4 +167,32 @@ export function wouldCycle(edges: Edge[], source: string, target: string): boole
     for (const e of edges) if (e.target === at) stack.push(e.source);
   }
   return false;
+}
+
+/** The server's problems split into those on a drawn node (by id) and the rest. */
+export function problemsByNode(
+  problems: Problem[],
+  nodes: FlowNode[],
+): { byNode: Record<string, Problem[]>; general: string[] } {
+  const known = new Set(nodes.map((n) => n.id));
+  const byNode: Record<string, Problem[]> = {};
+  const general: string[] = [];
+  for (const p of problems) {
+    if (p.node && known.has(p.node)) (byNode[p.node] ??= []).push(p);
+    else general.push(p.message);
+  }
+  return { byNode, general };
+}
+
+/** Seeds whose "after queue" control is randomize get a new value; other nodes unchanged. */
+export function withRandomSeeds(nodes: FlowNode[], schemas: Schemas, random: () => number = Math.random): FlowNode[] {
+  return nodes.map((n) => {
+    if (n.type !== "diff") return n;
+    const controls = (n.data.ui.seed_control ?? {}) as Record<string, string>;
+    const specs = (schemas[n.data.nodeType]?.inputs ?? []).filter((s) => controls[s.name] === "randomize");
+    if (!specs.length) return n;
+    const values = { ...n.data.values };
+    for (const spec of specs) values[spec.name] = randomSeed(spec, random);
+    return { ...n, data: { ...n.data, values } };
+  });
 }
