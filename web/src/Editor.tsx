@@ -35,16 +35,13 @@ import { defaultValue } from "./lib/widgets";
 import type { GraphApi } from "./hooks/graphApi";
 import { useConnections } from "./hooks/useConnections";
 import { useGroups } from "./hooks/useGroups";
+import { initialDark, useToast } from "./hooks/useToast";
 import { useWorkflowFiles } from "./hooks/useWorkflowFiles";
 import { useShortcuts } from "./useShortcuts";
 
 const AUTOSAVE = "diffgraph.autosave";
 const nodeTypes = { diff: DiffNodeView, group: GroupNodeView };
 
-interface Toast {
-  text: string;
-  kind: "info" | "error";
-}
 
 export function Editor() {
   const flow = useReactFlow<FlowNode, Edge>();
@@ -56,13 +53,13 @@ export function Editor() {
   const [run, setRun] = useState<RunState>(initialRun);
   const [preview, setPreview] = useState<string | null>(null);
   const [problems, setProblems] = useState<Record<string, Problem[]>>({});
-  const [toast, setToast] = useState<Toast | null>(null);
+  const { toast, say, sayError } = useToast();
   const [palette, setPalette] = useState<XYPosition | null>(null);
   const [dialog, setDialog] = useState<{ focusSave: boolean } | null>(null);
   const [tick, setTick] = useState(0);
   const [gallery, setGallery] = useState<ImageRef[]>([]);
   const [lightbox, setLightbox] = useState<string | null>(null);
-  const [dark, setDark] = useState(() => localStorage.getItem("diffgraph.theme") === "dark" || (localStorage.getItem("diffgraph.theme") === null && matchMedia("(prefers-color-scheme: dark)").matches));
+  const [dark, setDark] = useState(initialDark);
   const id = useMemo(clientId, []);
   const latest = useRef({ nodes, edges, schemas, base, name });
   latest.current = { nodes, edges, schemas, base, name };
@@ -70,13 +67,6 @@ export function Editor() {
   const commitTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const clip = useRef<Clip | null>(null);
 
-  const say = useCallback((text: string, kind: Toast["kind"] = "info") => setToast({ text, kind }), []);
-  const sayError = useCallback((text: string) => say(text, "error"), [say]);
-  useEffect(() => {
-    if (!toast) return;
-    const timer = setTimeout(() => setToast(null), toast.kind === "error" ? 8000 : 3000);
-    return () => clearTimeout(timer);
-  }, [toast]);
 
   const currentDoc = useCallback((): WorkflowDoc => {
     const { nodes, edges, schemas, base } = latest.current;
@@ -165,7 +155,6 @@ export function Editor() {
     const onFocus = () => void refreshSchemas(); // e.g. a checkpoint file was added
     window.addEventListener("focus", onFocus);
     return () => window.removeEventListener("focus", onFocus);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   // -- running ---------------------------------------------------------------------------
