@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from dataclasses import replace
@@ -67,8 +68,27 @@ def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> 
         history_size=args.history_size,
         workflows_dir=workflows if workflows.is_dir() else project / "workflows",
         web_dir=project / "web" / "dist",
+        ray=_ray_config(args),
     )
     return serve(settings, config, registry)
+
+
+def _ray_config(args: argparse.Namespace) -> Any:
+    from engine.remote.config import RayConfig
+
+    if not args.ray_address:
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise SystemExit("--ray-address needs Ray: pip install 'diffgraph[ray]'")
+    return RayConfig(
+        address=args.ray_address,
+        workers=args.ray_workers,
+        cpus_per_worker=args.ray_cpus_per_worker,
+        gpus_per_worker=args.ray_gpus_per_worker,
+        models_dir=Path(args.ray_models_dir) if args.ray_models_dir else None,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,6 +127,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=float, default=50, help="upload size limit")
     serve.add_argument("--device", help="force a device: cpu, cuda, cuda:1, mps")
     serve.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    ray = serve.add_argument_group("Ray cluster (pip install 'diffgraph[ray]')")
+    ray.add_argument(
+        "--ray-address",
+        default=os.environ.get("DIFFGRAPH_RAY_ADDRESS"),
+        help="run jobs on this Ray cluster: HOST:PORT, auto, ray://HOST:10001, or local"
+        " (default: $DIFFGRAPH_RAY_ADDRESS; unset: jobs run in this process)",
+    )
+    ray.add_argument("--ray-workers", type=int, help="actors (default: one per GPU or CPU slot)")
+    ray.add_argument("--ray-cpus-per-worker", type=float, default=1.0, help="CPUs per actor")
+    ray.add_argument("--ray-gpus-per-worker", type=float, help="GPUs per actor (default: 1 if any)")
+    ray.add_argument(
+        "--ray-models-dir", help="models folder on the workers (default: the server's)"
+    )
     sub.add_parser("nodes", help="print every node's schema as JSON")
     sub.add_parser("schema", help="print the workflow document's JSON Schema")
     return parser

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     extra_data TEXT NOT NULL,
     targets TEXT NOT NULL,
     requeued_from TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
     result TEXT,
     created REAL NOT NULL,
     started REAL,
@@ -60,6 +61,7 @@ class Job:
     messages: list[list[Any]] = field(default_factory=list)  # [event name, data] as sent
     cached: list[str] = field(default_factory=list)
     requeued_from: str | None = None
+    attempts: int = 0  # times it was cut off by a lost worker and put back
 
 
 class JobQueue:
@@ -73,6 +75,7 @@ class JobQueue:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process kill
         self._db.executescript(_SCHEMA)
+        self._add_missing_columns()
         self.revision = 0  # bumped by every change: lets readers cache what they built
         self.crashed = self._mark_cut_off_jobs()
 
@@ -164,11 +167,14 @@ class JobQueue:
             self._trim_history()
             self.revision += 1
 
-    def put_back(self, job_id: str) -> None:
-        """A running job returns to pending at its place (a clean stop cut it short)."""
+    def put_back(self, job_id: str, *, lost_worker: bool = False) -> None:
+        """A running job returns to pending at its place: a clean stop cut it short, or
+        (`lost_worker`) the worker running it died, which is counted in `attempts`."""
         with self._lock:
             self._db.execute(
-                "UPDATE jobs SET status = 'pending', started = NULL WHERE id = ?", (job_id,)
+                "UPDATE jobs SET status = 'pending', started = NULL, attempts = attempts + ?"
+                " WHERE id = ?",
+                (int(lost_worker), job_id),
             )
             self.revision += 1
 
@@ -258,6 +264,12 @@ class JobQueue:
             (self.history_size,),
         )
 
+    def _add_missing_columns(self) -> None:
+        """Queues written by an older diffgraph lack the newer columns."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "attempts" not in have:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+
     def _mark_cut_off_jobs(self) -> list[str]:
         error = json.dumps(
             {
@@ -279,13 +291,13 @@ class JobQueue:
 
 _COLUMNS = (
     "id, number, status, client_id, workflow, prompt, extra_data, targets, requeued_from,"
-    " result, created, started, finished"
+    " result, created, started, finished, attempts"
 )
 
 
 def _job(row: tuple[Any, ...]) -> Job:
     job_id, number, status, client_id, workflow, prompt, extra, targets, requeued_from = row[:9]
-    result, created, started, finished = row[9:]
+    result, created, started, finished, attempts = row[9:]
     res = json.loads(result) if result else {}
     return Job(
         id=job_id,
@@ -304,4 +316,5 @@ def _job(row: tuple[Any, ...]) -> Job:
         messages=res.get("messages") or [],
         cached=res.get("cached") or [],
         requeued_from=requeued_from,
+        attempts=attempts,
     )

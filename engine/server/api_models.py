@@ -31,6 +31,7 @@ class JobView(BaseModel):
     error: dict[str, Any] | None = None
     cached: list[str] = Field(default_factory=list)
     requeued_from: str | None = None
+    attempts: int = Field(0, description="times a lost worker cut it off and it was put back")
 
     @classmethod
     def of(cls, job: Job) -> JobView:
@@ -46,6 +47,7 @@ class JobView(BaseModel):
             error=job.error,
             cached=job.cached,
             requeued_from=job.requeued_from,
+            attempts=job.attempts,
         )
 
 
@@ -73,6 +75,17 @@ class WorkflowEntry(BaseModel):
 
 class WorkflowList(BaseModel):
     workflows: list[WorkflowEntry]
+
+
+class WorkerView(BaseModel, extra="allow"):
+    name: str
+    state: Literal["starting", "idle", "busy", "lost"]
+    job: str | None = Field(None, description="the job it is running")
+    models: list[dict[str, Any]] = Field(default_factory=list, description="resident models")
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerView]
 
 
 class NodeSchemas(BaseModel):

@@ -16,7 +16,7 @@ from engine.queue import JobQueue
 from engine.registry import Registry
 from engine.server import routes_files, routes_info, routes_jobs, routes_v1, routes_ws
 from engine.server.hub import Hub
-from engine.server.runner import Runner
+from engine.server.runner import JobRunner, Runner
 from engine.server.security import guard
 from engine.server.state import SERVICES, ServerConfig, Services
 from engine.settings import Settings
@@ -35,9 +35,14 @@ def create_app(
     executor = executor or Executor(registry, settings)
     queue = JobQueue(settings.user_dir / "queue.sqlite3", config.history_size)
     hub = Hub()
-    services = Services(
-        settings, config, registry, queue, executor, Runner(queue, executor, hub), hub
-    )
+    runner: JobRunner
+    if config.ray is not None:
+        from engine.remote.pool import RayPool  # imports Ray only when asked for
+
+        runner = RayPool(queue, hub, settings, config.ray)
+    else:
+        runner = Runner(queue, executor, hub)
+    services = Services(settings, config, registry, queue, executor, runner, hub)
     app = web.Application(middlewares=[guard], client_max_size=config.max_upload_bytes)
     app[SERVICES] = services
     for table in COMFY_TABLES:

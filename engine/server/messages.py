@@ -51,14 +51,24 @@ def status_message(queue_remaining: int, sid: str | None = None) -> dict[str, An
     return message("status", data)
 
 
-def preview_frame(image: Image, quality: int = 85) -> bytes:
-    """The first image of the batch as ComfyUI's binary preview frame."""
+def preview_jpeg(image: Image, quality: int = 85) -> bytes:
+    """The first image of the batch as JPEG bytes."""
     from PIL import Image as PILImage
 
     pixels = image.pixels[0].clamp(0, 1).mul(255).round().byte().cpu().numpy()
     buffer = io.BytesIO()
     PILImage.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
-    return struct.pack(">II", PREVIEW_IMAGE, JPEG) + buffer.getvalue()
+    return buffer.getvalue()
+
+
+def jpeg_frame(jpeg: bytes) -> bytes:
+    """JPEG bytes as ComfyUI's binary preview frame."""
+    return struct.pack(">II", PREVIEW_IMAGE, JPEG) + jpeg
+
+
+def preview_frame(image: Image, quality: int = 85) -> bytes:
+    """The first image of the batch as ComfyUI's binary preview frame."""
+    return jpeg_frame(preview_jpeg(image, quality))
 
 
 class JobMessages:

@@ -26,6 +26,8 @@ ENDPOINTS: list[Endpoint] = [
      {200: m.JobView, 404: m.ErrorBody}),
     ("post", "/v1/jobs/{job_id}/requeue", "Queue a finished job again, as a new job", None,
      {201: m.JobView, 404: m.ErrorBody, 409: m.ErrorBody}),
+    ("get", "/v1/workers", "The workers running jobs: the local one, or the Ray pool's actors"
+     " (state, device, resident models, model-store events)", None, {200: m.WorkerList}),
     ("get", "/v1/workflows", "Workflow files: the project's examples and the user's", None,
      {200: m.WorkflowList}),
     ("get", "/v1/workflows/{source}/{name}", "One workflow file", None,

@@ -49,6 +49,11 @@ async def one_node(request: web.Request) -> web.Response:
     return ok(spec.schema(services.settings))
 
 
+@routes.get("/v1/workers")
+async def workers(request: web.Request) -> web.Response:
+    return ok({"workers": request.app[SERVICES].runner.workers()})
+
+
 @routes.post("/v1/jobs")
 async def submit(request: web.Request) -> web.Response:
     services = request.app[SERVICES]

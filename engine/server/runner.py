@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 from engine.executor import Executor, RunResult
-from engine.queue import Job, JobQueue, JobStatus
+from engine.queue import Job, JobQueue
 from engine.server.hub import Hub
-from engine.server.messages import JobMessages, status_message
+from engine.server.outcome import announce, fail, record, reporter_for
 from engine.workflow import DocumentError, parse_workflow
 
 log = logging.getLogger(__name__)
-_STATUS: dict[str, JobStatus] = {
-    "success": "done",
-    "invalid": "failed",
-    "failed": "failed",
-    "interrupted": "interrupted",
-}
+
+
+class JobRunner(Protocol):
+    """What the routes use to drive jobs: this in-process `Runner`, or a Ray pool."""
+
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 30.0) -> None: ...
+    def wake(self) -> None: ...
+    def announce(self) -> None: ...
+    def interrupt(self, job_id: str | None = None) -> bool: ...
+    def free(self, unload_models: bool, free_memory: bool) -> None: ...
+    def workers(self) -> list[dict[str, Any]]: ...
 
 
 class Runner:
@@ -52,8 +58,7 @@ class Runner:
 
     def announce(self) -> None:
         """Tell every client how many jobs are left."""
-        remaining = self.queue.count("pending") + self.queue.count("running")
-        self.hub.publish(status_message(remaining))
+        announce(self.queue, self.hub)
 
     def interrupt(self, job_id: str | None = None) -> bool:
         """Stop the running job (only if it is `job_id`, when given)."""
@@ -72,6 +77,15 @@ class Runner:
                 "free_memory": free_memory or self._free.get("free_memory", False),
             }
         self._wake.set()
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The one in-process worker, in the shape the Ray pool reports its actors."""
+        with self._lock:
+            job = self.current.id if self.current else None
+        view = {"name": "local", "state": "busy" if job else "idle", "job": job}
+        return [
+            {**view, **self.executor.devices.describe(), "models": self.executor.models.report()}
+        ]
 
     def _work(self) -> None:
         while not self._stopping.is_set():
@@ -100,55 +114,25 @@ class Runner:
                 self.announce()
 
     def _run(self, job: Job) -> None:
-        node_types = {k: v.get("type", "") for k, v in job.workflow.get("nodes", {}).items()}
-        reporter = JobMessages(job.id, node_types, lambda m: self.hub.publish(m, job.client_id))
+        reporter = reporter_for(job, self.hub)
         try:
             workflow = parse_workflow(job.workflow)
         except DocumentError as exc:
             reporter.invalid(None, str(exc))
-            self._finish(
-                job, "failed", {"message": str(exc)}, reporter, RunResult(job.id, "invalid")
+            fail(
+                self.queue,
+                job,
+                "failed",
+                {"message": str(exc)},
+                reporter,
+                RunResult(job.id, "invalid"),
             )
             return
         result = self.executor.run(workflow, targets=job.targets, listener=reporter, run_id=job.id)
         if result.status == "interrupted" and self._stopping.is_set():
             self.queue.put_back(job.id)  # a clean stop: it runs again after the restart
             return
-        error: dict[str, Any] | None = None
-        if result.status == "invalid":
-            first = result.problems[0]
-            reporter.invalid(first.node, "; ".join(str(p) for p in result.problems))
-            error = {"message": "the workflow is invalid", "problems": []}
-            error["problems"] = [p.to_dict() for p in result.problems]
-        elif result.error is not None:
-            e = result.error
-            error = {
-                "node": e.node,
-                "type": e.type,
-                "input": e.input,
-                "exception": e.exception,
-                "message": e.message,
-            }
-        self._finish(job, _STATUS[result.status], error, reporter, result)
-
-    def _finish(
-        self,
-        job: Job,
-        status: JobStatus,
-        error: dict[str, Any] | None,
-        reporter: JobMessages,
-        result: RunResult,
-    ) -> None:
-        outputs = {node: dict(ui) for node, ui in result.ui.items()}
-        self.queue.finish(
-            job.id,
-            status,
-            outputs=outputs,
-            error=error,
-            messages=reporter.history,
-            cached=result.cached,
-        )
-        reporter.finished()
+        record(self.queue, job, result, reporter)
 
     def _apply_free(self) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from engine.queue import SERVER_STOPPED
 from engine.registry import Registry
+from engine.remote.config import ClusterUnreachable
 from engine.server.app import create_app
 from engine.server.security import load_or_create_token
 from engine.server.state import SERVICES, ServerConfig
@@ -39,7 +40,11 @@ def serve(settings: Settings, config: ServerConfig, registry: Registry) -> int:
             f"({SERVER_STOPPED!r}). Queue one again: POST /v1/jobs/ID/requeue",
             file=sys.stderr,
         )
-    asyncio.run(_serve(app, config))
+    try:
+        asyncio.run(_serve(app, config))
+    except ClusterUnreachable as exc:
+        print(f"diffgraph: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

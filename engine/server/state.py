@@ -12,8 +12,9 @@ from aiohttp import web
 from engine.executor import Executor
 from engine.queue import JobQueue
 from engine.registry import Registry
+from engine.remote.config import RayConfig
 from engine.server.hub import Hub
-from engine.server.runner import Runner
+from engine.server.runner import JobRunner
 from engine.settings import Settings
 
 MIB = 1024**2
@@ -30,6 +31,7 @@ class ServerConfig:
     workflows_dir: Path | None = None  # the project's example workflows (read-only)
     default_workflow: str = "toy_txt2img.json"
     web_dir: Path | None = None  # the built editor, served at /
+    ray: RayConfig | None = None  # run jobs on a Ray cluster instead of in this process
 
     @property
     def loopback_only(self) -> bool:
@@ -48,7 +50,7 @@ class Services:
     registry: Registry
     queue: JobQueue
     executor: Executor
-    runner: Runner
+    runner: JobRunner
     hub: Hub = field(default_factory=Hub)
     queue_listing: tuple[int, str] = (-1, "")  # GET /queue's body and the revision it shows
 
