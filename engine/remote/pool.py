@@ -259,7 +259,7 @@ class RayPool:
 
         while not self._stopping.is_set():
             try:
-                info = ray.get(slot.actor.describe.remote(), timeout=30)
+                info = ray.get(slot.actor.describe.remote(), timeout=10)
             except (GetTimeoutError, RayActorError) as exc:
                 log.info("%s not ready yet: %s", slot.name, type(exc).__name__)
                 self._stopping.wait(2.0)
