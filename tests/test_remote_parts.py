@@ -61,9 +61,17 @@ def test_input_files_named_by_the_workflow_travel(tmp_path: Path) -> None:
             "b": {"type": "text", "inputs": {"text": "../etc/passwd", "other": "missing.png"}},
         }
     }
-    (shipped,) = input_files(doc, tmp_path)
+    (tmp_path / "cat.png").write_bytes(b"other")  # same name, another folder
+    doc["nodes"]["c"] = {"type": "image.load", "inputs": {"image": "cat.png"}}
+    sent: set[tuple[str, int]] = set()
+    shipped, top = input_files(doc, tmp_path, sent)
     assert (shipped.subfolder, shipped.filename, shipped.data) == ("sub", "cat.png", b"png")
+    assert (top.subfolder, top.filename, top.data) == ("", "cat.png", b"other")
     assert shipped.mtime_ns == (tmp_path / "sub" / "cat.png").stat().st_mtime_ns
+    # The next job to the same worker sends names and times only.
+    again = input_files(doc, tmp_path, sent)
+    assert [f.data for f in again] == [None, None]
+    assert [f.mtime_ns for f in again] == [shipped.mtime_ns, top.mtime_ns]
 
 
 def test_lost_worker_attempts_are_counted_and_old_queues_migrate(tmp_path: Path) -> None:

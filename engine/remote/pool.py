@@ -43,6 +43,7 @@ class WorkerSlot:
     jobs_done: int = 0
     restarts: int = 0
     store_events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
+    inputs_sent: set[tuple[str, int]] = field(default_factory=set)  # to this incarnation
 
     def view(self) -> dict[str, Any]:
         return {
@@ -181,7 +182,7 @@ class RayPool:
         reporter = reporter_for(job, self.hub)
         try:
             parse_workflow(job.workflow)
-            inputs = input_files(job.workflow, self.settings.input_dir)
+            inputs = input_files(job.workflow, self.settings.input_dir, slot.inputs_sent)
         except (DocumentError, ValueError) as exc:
             reporter.invalid(None, str(exc))
             fail(
@@ -239,6 +240,7 @@ class RayPool:
     def _lost(self, slot: WorkerSlot, job: Job, reporter: JobMessages, exc: Exception) -> None:
         with self._lock:
             slot.state, slot.job, slot.info = "lost", None, {}
+            slot.inputs_sent.clear()  # its scratch folder is gone with it
             slot.restarts += 1
         reason = f"{slot.name} was lost while running the job ({type(exc).__name__})"
         log.warning("%s", reason)

@@ -29,9 +29,13 @@ class ShippedFile:
     mtime_ns: int = 0  # kept, so a worker's cache keys (file identities) stay stable
 
 
-def input_files(workflow: Mapping[str, Any], input_dir: Path) -> list[ShippedFile]:
-    """Files under `input_dir` that the workflow's literal inputs name (Load Image, ...)."""
-    shipped: list[ShippedFile] = []
+def input_files(
+    workflow: Mapping[str, Any], input_dir: Path, sent: set[tuple[str, int]]
+) -> list[ShippedFile]:
+    """Files under `input_dir` that the workflow's literal inputs name (Load Image, ...).
+    `sent` holds (relative path, mtime) of those the worker already has: they go without
+    their bytes, and the ones read now are added to it."""
+    shipped: dict[Path, ShippedFile] = {}
     total = 0
     for node in workflow.get("nodes", {}).values():
         for value in (node.get("inputs") or {}).values():
@@ -41,23 +45,21 @@ def input_files(workflow: Mapping[str, Any], input_dir: Path) -> list[ShippedFil
                 path = safe_join(input_dir, value)
             except UnsafePath:
                 continue
-            if not path.is_file() or any(f.filename == path.name for f in shipped):
+            if path in shipped or not path.is_file():
                 continue
-            total += path.stat().st_size
+            stat = path.stat()
+            relative = path.relative_to(input_dir.resolve())
+            known = (relative.as_posix(), stat.st_mtime_ns) in sent
+            total += 0 if known else stat.st_size
             if total > MAX_INPUT_BYTES:
                 raise ValueError(f"the job's input files exceed {MAX_INPUT_BYTES} bytes")
-            relative = path.relative_to(input_dir.resolve())
             subfolder = relative.parent.as_posix()
-            shipped.append(
-                ShippedFile(
-                    "input",
-                    "" if subfolder == "." else subfolder,
-                    path.name,
-                    path.read_bytes(),
-                    path.stat().st_mtime_ns,
-                )
+            data = None if known else path.read_bytes()
+            shipped[path] = ShippedFile(
+                "input", "" if subfolder == "." else subfolder, path.name, data, stat.st_mtime_ns
             )
-    return shipped
+    sent.update((f"{f.subfolder}/{f.filename}".lstrip("/"), f.mtime_ns) for f in shipped.values())
+    return list(shipped.values())
 
 
 def shown_images(ui: Mapping[str, Any] | None) -> list[dict[str, Any]]:

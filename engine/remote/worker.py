@@ -139,7 +139,8 @@ class RenderWorker:
         path = safe_join(self.settings.input_dir, relative)
         if path.is_file() and path.stat().st_mtime_ns == item.mtime_ns:
             return  # the same file as last time: its cache keys still hold
+        if item.data is None:
+            raise FileNotFoundError(f"input file {relative} was said to be here already")
         path.parent.mkdir(parents=True, exist_ok=True)
-        assert item.data is not None
         path.write_bytes(item.data)
         os.utime(path, ns=(item.mtime_ns, item.mtime_ns))

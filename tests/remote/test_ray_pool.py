@@ -3,9 +3,12 @@ worker, a remote interrupt."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 
+from tests.conftest import REPO
 from tests.remote.conftest import needs_toy_model, wait_workers, workers
 from tests.server.harness import Listener, Server, call, toy_workflow
 
@@ -80,4 +83,17 @@ def test_interrupt_reaches_the_worker(ray_server: Server) -> None:
     messages = listener.wait_done(job_id, timeout=60)
     assert any(m["type"] == "execution_interrupted" for m in messages)
     assert job(ray_server, job_id)["status"] == "interrupted"
+    listener.close()
+
+
+def test_input_images_travel_to_the_worker(ray_server: Server) -> None:
+    shutil.copy(REPO / "workflows" / "assets" / "toy_scene.png", ray_server.home / "input")
+    document = json.loads((REPO / "workflows" / "toy_img2img.json").read_text())
+    listener = Listener(ray_server)
+    for seed in (1, 2):  # the second time only the name and time travel
+        document["nodes"]["sample"]["inputs"].update(seed=seed, steps=4)
+        body = {"prompt": document, "client_id": listener.client_id}
+        job_id = call("POST", ray_server.url + "/prompt", body).json()["prompt_id"]
+        messages = listener.wait_done(job_id)
+        assert any(m["type"] == "execution_success" for m in messages), messages
     listener.close()
