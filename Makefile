@@ -6,7 +6,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CHECKED := engine nodes tests bench training
+CHECKED := engine nodes formats apps tests bench training
 # The editor is built by npm from its lock file; rebuilt when a source changes.
 WEB_DEPS := web/node_modules/.package-lock.json
 WEB_BUILT := web/dist/index.html

@@ -29,7 +29,7 @@ from engine.context import NodeContext
 from engine.device import DevicePolicy
 from engine.events import Event
 from engine.executor import Executor
-from engine.models import ModelStore
+from engine.model_store import ModelStore
 from engine.node import node
 from engine.plan import make_plan
 from engine.registry import Registry

@@ -40,15 +40,15 @@ from transformers import CLIPTextModel
 
 from engine.events import Event, NodeCached, NodeStarted
 from engine.executor import Executor
-from engine.models import ModelKey, ModelStore, StoreEvent
+from engine.model_store import ModelKey, ModelStore, StoreEvent
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.types import Clip, Model, Vae
 from engine.workflow import Link, Workflow, WorkflowNode
-from nodes.ops.clip_tokenizer import clip_tokenizer
-from nodes.ops.saving import save_checkpoint
-from nodes.ops.sd_families import load_config
-from nodes.ops.text_encoding import TextEncoder, TextEncoders
+from nodes.ops.families.sd.detect import load_config
+from nodes.ops.families.sd.saving import save_checkpoint
+from nodes.ops.text.clip_tokenizer import clip_tokenizer
+from nodes.ops.text.encoding import TextEncoder, TextEncoders
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not installed
 from tests.sd import tiny
@@ -236,7 +236,7 @@ def load_child(path: str) -> None:
     once; print the time and memory increases as JSON. A first load and read, dropped
     again, pages in library code first, as in a server that has run before."""
     from engine.device import DevicePolicy
-    from nodes.ops.loading import load_checkpoint
+    from nodes.ops.families.sd.loading import load_checkpoint
 
     def load() -> Any:
         return load_checkpoint(Path(path), ModelStore(), DevicePolicy("cpu"))

@@ -71,9 +71,9 @@ class ToyRenderer:
 
     def __init__(self, home: Path, input_dir: Path) -> None:
         from engine.executor import Executor
-        from engine.formats import load_document
         from engine.registry import Registry
         from engine.settings import Settings
+        from formats.load import load_document
 
         registry = Registry.discover(entry_points=False)
         settings = Settings.at(home, input_dir=input_dir, output_dir=input_dir / "output")

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import torch
 
     from engine.device import DevicePolicy
-    from engine.models import ModelStore
+    from engine.model_store import ModelStore
     from engine.registry import Registry
     from engine.settings import Settings
     from engine.workflow import Workflow

@@ -31,7 +31,7 @@ from engine.events import (
     RunInterrupted,
     RunStarted,
 )
-from engine.models import ModelStore
+from engine.model_store import ModelStore
 from engine.plan import FingerprintError, Plan, make_plan
 from engine.registry import Registry
 from engine.settings import Settings

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import torch
     from pydantic import GetCoreSchemaHandler
 
-    from engine.models import ModelHandle
+    from engine.model_store import ModelHandle
 
 
 def tensor_bytes(tensor: Any) -> int:

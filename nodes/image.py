@@ -8,15 +8,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from engine.comfy import to_comfy_api
-from engine.comfy_ui import to_comfy_ui
 from engine.context import NodeContext, NodeInputError
-from engine.models import file_fingerprint
+from engine.model_store import file_fingerprint
 from engine.node import Widget, node
 from engine.paths import IMAGE_SUFFIXES, UnsafePath, list_files, safe_join
-from engine.pngmeta import COMFY_PROMPT_CHUNK, COMFY_WORKFLOW_CHUNK, OUR_CHUNK
 from engine.settings import Settings
 from engine.types import Image, Mask
+from formats.comfy_api import to_comfy_api
+from formats.comfy_editor import to_comfy_ui
+from formats.png import COMFY_PROMPT_CHUNK, COMFY_WORKFLOW_CHUNK, OUR_CHUNK
 
 MAX_SIDE = 16384
 
@@ -40,7 +40,7 @@ class EmptyImage:
         image: Image
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import image as ops
+        from nodes.ops.pixels import image as ops
 
         pixels = ops.solid(inputs.width, inputs.height, inputs.batch_size, inputs.color)
         return self.Outputs(image=Image(pixels))
@@ -63,7 +63,7 @@ class LoadImage:
         return file_fingerprint(safe_join(settings.input_dir, widgets["image"]))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import image as ops
+        from nodes.ops.pixels import image as ops
 
         try:
             path = safe_join(ctx.settings.input_dir, inputs.image)
@@ -84,7 +84,7 @@ class InvertImage:
         image: Image
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import image as ops
+        from nodes.ops.pixels import image as ops
 
         return self.Outputs(image=Image(ops.invert(inputs.image.pixels)))
 
@@ -106,7 +106,7 @@ class ScaleImage:
         image: Image
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import image as ops
+        from nodes.ops.pixels import image as ops
 
         pixels = ops.resize(
             inputs.image.pixels, inputs.width, inputs.height, inputs.upscale_method, inputs.crop
@@ -138,7 +138,7 @@ class SaveImage:
         pass
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import image as ops
+        from nodes.ops.pixels import image as ops
 
         try:
             saved = ops.save_png(
@@ -164,7 +164,7 @@ class PreviewImage:
         pass
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import image as ops
+        from nodes.ops.pixels import image as ops
 
         saved = ops.save_png(inputs.images.pixels, ctx.settings.temp_dir, "preview", {})
         ctx.show(images=[{"filename": f, "subfolder": s, "type": "temp"} for f, s in saved])
@@ -184,7 +184,7 @@ class CannyEdges:
         image: Image
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops.canny import canny
+        from nodes.ops.pixels.canny import canny
 
         if inputs.low_threshold > inputs.high_threshold:
             raise NodeInputError("low_threshold", "must not be above high_threshold")

@@ -50,7 +50,7 @@ class VAEDecode:
         image: Image
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import vae as ops
+        from nodes.ops.pixels import vae as ops
 
         return self.Outputs(image=Image(ops.decode(_vae(inputs.vae), inputs.samples.samples)))
 
@@ -67,7 +67,7 @@ class VAEEncode:
         latent: Latent
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import vae as ops
+        from nodes.ops.pixels import vae as ops
 
         return self.Outputs(latent=Latent(ops.encode(_vae(inputs.vae), inputs.pixels.pixels)))
 
@@ -92,7 +92,7 @@ class VAEEncodeForInpaint:
         latent: Latent
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import vae as ops
+        from nodes.ops.pixels import vae as ops
 
         vae = _vae(inputs.vae)
         pixels, mask = ops.prepare_inpaint(
@@ -139,8 +139,8 @@ class LatentUpscale:
         latent: Latent
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import latent as ops
-        from nodes.ops.image import target_size
+        from nodes.ops.pixels import latent as ops
+        from nodes.ops.pixels.image import target_size
 
         s = inputs.samples.samples
         h, w = target_size(s.shape[-2] * 8, s.shape[-1] * 8, inputs.width, inputs.height)
@@ -161,7 +161,7 @@ class LatentUpscaleBy:
         latent: Latent
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import latent as ops
+        from nodes.ops.pixels import latent as ops
 
         s = inputs.samples.samples
         h, w = (max(1, round(d * inputs.scale_by)) for d in s.shape[-2:])
@@ -184,7 +184,7 @@ class LatentComposite:
         latent: Latent
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import latent as ops
+        from nodes.ops.pixels import latent as ops
 
         to, src = inputs.samples_to, inputs.samples_from
         out = ops.composite(
@@ -206,7 +206,7 @@ class LatentFromBatch:
         latent: Latent
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import latent as ops
+        from nodes.ops.pixels import latent as ops
 
         return self.Outputs(latent=ops.pick(inputs.samples, inputs.batch_index, inputs.length))
 
@@ -228,6 +228,6 @@ class RepeatLatentBatch:
         latent: Latent
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import latent as ops
+        from nodes.ops.pixels import latent as ops
 
         return self.Outputs(latent=ops.repeat(inputs.samples, inputs.amount))

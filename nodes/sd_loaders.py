@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from engine.context import NodeContext, NodeInputError
 from engine.model_paths import ModelPaths, choices_for
-from engine.models import file_fingerprint
+from engine.model_store import file_fingerprint
 from engine.node import Widget, node
 from engine.paths import UnsafePath
 from engine.settings import Settings
@@ -68,7 +68,7 @@ class LoadCheckpoint:
     fingerprint = fingerprint_of("checkpoints", "ckpt_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import loading
+        from nodes.ops.families.sd import loading
 
         with reported_as("ckpt_name", inputs.ckpt_name):
             path = model_file(ctx.settings, "checkpoints", inputs.ckpt_name)
@@ -91,7 +91,7 @@ class LoadVAE:
     fingerprint = fingerprint_of("vae", "vae_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import loading
+        from nodes.ops.families.sd import loading
 
         with reported_as("vae_name", inputs.vae_name):
             path = model_file(ctx.settings, "vae", inputs.vae_name)
@@ -116,7 +116,7 @@ class LoadLoRA:
     fingerprint = fingerprint_of("loras", "lora_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import loading
+        from nodes.ops.families.sd import loading
 
         i = inputs
         with reported_as("lora_name", i.lora_name):
@@ -140,7 +140,7 @@ class LoadControlNet:
     fingerprint = fingerprint_of("controlnet", "control_net_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import loading
+        from nodes.ops.families.sd import loading
 
         with reported_as("control_net_name", inputs.control_net_name):
             path = model_file(ctx.settings, "controlnet", inputs.control_net_name)
@@ -169,7 +169,7 @@ class SaveCheckpoint:
         pass
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops import saving
+        from nodes.ops.families.sd import saving
 
         try:
             path = saving.next_path(ctx.settings.output_dir, inputs.filename_prefix)

@@ -29,7 +29,7 @@ def home(tmp_path: Path) -> Path:
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "engine", "--home", str(home), *args],
+        [sys.executable, "-m", "apps.cli", "--home", str(home), *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -148,7 +148,7 @@ def test_ctrl_c_interrupts_within_a_step_and_exits_130(home: Path) -> None:
         },
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "--home", str(home), "run", path, "--quiet"],
+        [sys.executable, "-m", "apps.cli", "--home", str(home), "run", path, "--quiet"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

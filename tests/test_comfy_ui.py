@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from engine.comfy import from_comfy_api
-from engine.comfy_ui import from_comfy_ui, to_comfy_ui
 from engine.context import NodeContext
 from engine.node import node
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.validate import validate
 from engine.workflow import DocumentError, Group, Link, NodeUI, Workflow, WorkflowNode
+from formats.comfy_api import from_comfy_api
+from formats.comfy_editor import from_comfy_ui, to_comfy_ui
 
 
 @pytest.fixture(scope="module")

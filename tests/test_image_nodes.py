@@ -9,12 +9,12 @@ import torch
 from PIL import Image as PILImage
 
 from engine.executor import Executor
-from engine.formats import load_document
-from engine.pngmeta import read_texts
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.types import Image
 from engine.validate import validate
+from formats.load import load_document
+from formats.png import read_texts
 from tests.conftest import graph, link
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from engine.models import ModelKey, ModelStore, StoreEvent, file_fingerprint, model_bytes
+from engine.model_store import ModelKey, ModelStore, StoreEvent, file_fingerprint, model_bytes
 
 
 def linear(n: int) -> torch.nn.Module:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.queue import SERVER_STOPPED, JobQueue
+from apps.jobs.queue import SERVER_STOPPED, JobQueue
 
 DOC = {"format": "diffgraph.workflow", "version": 1, "nodes": {}}
 

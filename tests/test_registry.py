@@ -115,7 +115,7 @@ def test_cli_lists_plugin_nodes_and_reports_broken_packs(site: Path, tmp_path: P
     install_plugin(site, "broken", "broken_nodes", "raise ImportError('nope')\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
     done = subprocess.run(
-        [sys.executable, "-m", "engine", "--home", str(tmp_path), "nodes"],
+        [sys.executable, "-m", "apps.cli", "--home", str(tmp_path), "nodes"],
         capture_output=True,
         text=True,
         env=env,

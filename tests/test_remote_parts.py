@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from engine.queue import JobQueue
-from engine.remote.outputs import ReturnedFiles
-from engine.remote.pool import WorkerSlot, choose_worker
-from engine.remote.wire import ShippedFile, input_files
+from apps.cluster.outputs import ReturnedFiles
+from apps.cluster.pool import WorkerSlot, choose_worker
+from apps.cluster.wire import ShippedFile, input_files
+from apps.jobs.queue import JobQueue
 from engine.settings import Settings
 
 

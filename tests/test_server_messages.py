@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from PIL import Image as PILImage
 
+from apps.jobs.messages import JobMessages, preview_frame, status_message
 from engine.events import (
     NodeCached,
     NodeFailed,
@@ -19,7 +20,6 @@ from engine.events import (
     RunInterrupted,
     RunStarted,
 )
-from engine.server.messages import JobMessages, preview_frame, status_message
 from engine.types import Image
 
 

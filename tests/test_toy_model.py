@@ -19,10 +19,10 @@ from PIL import Image
 
 from bench import toy_eval
 from bench.toy_eval import ToyRenderer, eval_scenes
-from engine.formats import load_document
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.validate import validate
+from formats.load import load_document
 from tests.conftest import REPO
 from training.toy_data import Scene, all_scenes, draw
 from training.toy_measure import ground_truth_rates, measure, silhouette
@@ -82,7 +82,7 @@ def test_toy_workflows_validate(tmp_path: Path) -> None:
     for path in WORKFLOWS.values():
         assert validate(load_document(path, registry), registry, settings) == [], path
     done = subprocess.run(
-        [sys.executable, "-m", "engine", "validate", str(WORKFLOWS["txt2img"]), "--json"],
+        [sys.executable, "-m", "apps.cli", "validate", str(WORKFLOWS["txt2img"]), "--json"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -133,7 +133,7 @@ def test_default_workflow_renders_from_the_cli(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "engine",
+            "apps.cli",
             "run",
             str(WORKFLOWS["txt2img"]),
             "--set",

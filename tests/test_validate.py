@@ -136,7 +136,7 @@ def test_validation_imports_no_torch(tmp_path) -> None:
     path = tmp_path / "big.json"
     path.write_text(json.dumps({"nodes": nodes}))
     code = (
-        "import sys, engine.cli as c\n"
+        "import sys, apps.cli.main as c\n"
         f"rc = c.main(['--home', {str(tmp_path)!r}, 'validate', {str(path)!r}])\n"
         "assert rc == 0, rc\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"

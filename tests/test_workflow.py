@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.comfy import from_comfy_api, to_comfy_api
-from engine.formats import load_document, to_workflow
 from engine.registry import Registry
 from engine.workflow import DocumentError, Link, Workflow, json_schema, parse_workflow
+from formats.comfy_api import from_comfy_api, to_comfy_api
+from formats.load import load_document, to_workflow
 from tests.conftest import REPO
 
 EDITOR_SAVE = {

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from engine.types import ConditioningPart, Latent
-from nodes.ops import vae as vae_ops
-from nodes.ops.denoiser import ControlSpec
-from nodes.ops.loading import SCHEDULE
-from nodes.ops.sampling import SampleSettings, sample
+from nodes.ops.families.sd.loading import SCHEDULE
+from nodes.ops.pixels import vae as vae_ops
+from nodes.ops.sampling.denoiser import ControlSpec
+from nodes.ops.sampling.sample import SampleSettings, sample
 from training import toy_data
 from training.toy_data import Scene
 from training.toy_measure import ATTRIBUTES, iou, measure, observe

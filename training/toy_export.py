@@ -17,14 +17,14 @@ from PIL import Image
 
 from engine.device import DevicePolicy
 from engine.executor import Executor
-from engine.models import ModelKey, ModelStore
+from engine.model_store import ModelKey, ModelStore
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.types import Clip, Model, Vae
 from engine.workflow import Link, Workflow, WorkflowNode
-from nodes.ops.loading import ROLES, load_checkpoint, load_controlnet
-from nodes.ops.saving import save_checkpoint, save_controlnet
-from nodes.ops.text_encoding import TextEncoder, TextEncoders
+from nodes.ops.families.sd.loading import ROLES, load_checkpoint, load_controlnet
+from nodes.ops.families.sd.saving import save_checkpoint, save_controlnet
+from nodes.ops.text.encoding import TextEncoder, TextEncoders
 from training import toy_data, toy_eval
 from training.toy_loop import RUN_DIR
 from training.toy_parts import parts

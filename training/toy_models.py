@@ -14,7 +14,7 @@ import torch
 from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from nodes.ops.text_encoding import tokenize_chunks
+from nodes.ops.text.encoding import tokenize_chunks
 
 TEXT_WIDTH = 64
 TOKEN_INIT_STD, POSITION_INIT_STD = 0.5, 0.2

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from engine.executor import Executor
-from engine.models import ModelKey, ModelStore
+from engine.model_store import ModelKey, ModelStore
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.types import Clip, Model, Vae
-from nodes.ops.loading import ROLES
-from nodes.ops.saving import save_checkpoint, save_controlnet
-from nodes.ops.text_encoding import TextEncoder, TextEncoders
+from nodes.ops.families.sd.loading import ROLES
+from nodes.ops.families.sd.saving import save_checkpoint, save_controlnet
+from nodes.ops.text.encoding import TextEncoder, TextEncoders
 from tests.sd import tiny
 
 FAMILIES = ("sd1", "sd2", "sdxl", "sdxl_refiner")

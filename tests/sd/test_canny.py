@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nodes.ops.canny import canny
+from nodes.ops.pixels.canny import canny
 
 
 def square(size: int = 32, lo: int = 8, hi: int = 24, inside: float = 1.0) -> torch.Tensor:

@@ -14,8 +14,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import nodes.ops.checkpoint_io as io
-from nodes.ops.checkpoint_io import (
+import nodes.ops.weights.checkpoint_io as io
+from nodes.ops.weights.checkpoint_io import (
     CheckpointError,
     read_shapes,
     read_state_dict,

@@ -14,8 +14,8 @@ from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-from nodes.ops import sd_layout as L
-from nodes.ops.sd_families import (
+from nodes.ops.families.sd import layout as L
+from nodes.ops.families.sd.detect import (
     TEXT_ENCODERS,
     UnknownModelError,
     detect,

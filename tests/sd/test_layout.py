@@ -8,7 +8,6 @@ configs do the same on the meta device (names and shapes, no weights).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,9 @@ from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 from diffusers.loaders.single_file_utils import convert_controlnet_checkpoint
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-from nodes.ops import sd_layout as L
+from nodes.ops.families.sd import layout as L
+from nodes.ops.families.sd.detect import CONFIG_DIR
 
-CONFIGS = Path(__file__).resolve().parents[2] / "nodes" / "ops" / "configs"
 TIME_IDS = 8  # tiny addition_time_embed_dim
 CLIP_L_WIDTH, BIG_G_WIDTH, BIG_G_PROJ = 16, 24, 12
 
@@ -370,7 +369,7 @@ def test_controlnet_round_trip_is_exact(kind: str, hint: tuple[int, ...]) -> Non
 
 
 def meta_model(path: str) -> Any:
-    config = json.loads((CONFIGS / f"{path}.json").read_text())
+    config = json.loads((CONFIG_DIR / f"{path}.json").read_text())
     with torch.device("meta"):
         if "architectures" in config:
             cls = {

@@ -15,9 +15,9 @@ import pytest
 import torch
 from torch import Tensor
 
-from nodes.ops.sampler_core import lms_coefficients
-from nodes.ops.samplers import SAMPLERS
-from nodes.ops.schedules import (
+from nodes.ops.sampling.samplers.deterministic import SAMPLERS
+from nodes.ops.sampling.samplers.steps import lms_coefficients
+from nodes.ops.sampling.schedules import (
     SCHEDULERS,
     DiscreteSchedule,
     get_sigmas_ddim_uniform,

@@ -50,7 +50,7 @@ def test_comfy_api_prompt_runs_from_the_cli(model_home: Path, tmp_path: Path) ->
         [
             sys.executable,
             "-m",
-            "engine",
+            "apps.cli",
             "--home",
             str(model_home),
             "run",

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from engine.executor import Executor
 from engine.settings import Settings
 from engine.types import Conditioning
-from nodes.ops.sd_layout import unet_module_map
+from nodes.ops.families.sd.layout import unet_module_map
 from tests.sd import graphs, tiny
 from tests.sd.graphs import link
 
@@ -194,7 +194,7 @@ def test_controlnet_strength(sd_executor: Executor, sd_settings: Settings) -> No
 def test_textual_inversion_embedding_takes_the_place_of_tokens(
     sd_executor: Executor, sd_settings: Settings
 ) -> None:
-    from nodes.ops.clip_tokenizer import clip_tokenizer
+    from nodes.ops.text.clip_tokenizer import clip_tokenizer
 
     ids = clip_tokenizer("eos")("tabby cat", add_special_tokens=False)["input_ids"]
     table = tiny.text_encoders("sd1")["clip_l"].get_input_embeddings().weight

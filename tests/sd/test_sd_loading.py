@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from engine.executor import Executor
-from engine.models import ModelStore, StoreEvent
+from engine.model_store import ModelStore, StoreEvent
 from engine.settings import Settings
-from nodes.ops.checkpoint_io import read_shapes, read_state_dict
-from nodes.ops.loading import load_checkpoint
-from nodes.ops.saving import save_checkpoint
-from nodes.ops.sd_families import detect
+from nodes.ops.families.sd.detect import detect
+from nodes.ops.families.sd.loading import load_checkpoint
+from nodes.ops.families.sd.saving import save_checkpoint
+from nodes.ops.weights.checkpoint_io import read_shapes, read_state_dict
 from tests.sd import graphs, tiny
 from tests.sd.conftest import FAMILIES, port_values
 
@@ -187,8 +187,8 @@ def test_extra_model_paths_yaml_finds_another_collection(
 
 
 def test_standalone_vae_file(sd_settings: Settings, sd_executor: Executor) -> None:
-    from nodes.ops.checkpoint_io import write_safetensors
-    from nodes.ops.sd_layout import vae_to_ldm
+    from nodes.ops.families.sd.layout import vae_to_ldm
+    from nodes.ops.weights.checkpoint_io import write_safetensors
 
     vae = tiny.vae()
     path = sd_settings.models_dir / "vae" / "tiny_vae.safetensors"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from engine.types import Latent
-from nodes.ops import latent as ops
-from nodes.ops.samplers import SAMPLERS
-from nodes.ops.sampling import BatchNoise, SampleSettings, sigmas_for
-from nodes.ops.schedules import SCHEDULERS, DiscreteSchedule
+from nodes.ops.pixels import latent as ops
+from nodes.ops.sampling.sample import BatchNoise, SampleSettings, sigmas_for
+from nodes.ops.sampling.samplers.deterministic import SAMPLERS
+from nodes.ops.sampling.schedules import SCHEDULERS, DiscreteSchedule
 from nodes.sd_sampling import SAMPLER_NAMES, SCHEDULER_NAMES
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from nodes.ops import clip_tokenizer as ct
+from nodes.ops.text import clip_tokenizer as ct
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -110,7 +110,7 @@ def test_fresh_process_offline_with_sockets_blocked() -> None:
         "def refuse(*a, **k): raise OSError('network access')\n"
         "socket.socket.connect = refuse\n"
         "socket.create_connection = refuse\n"
-        "from nodes.ops.clip_tokenizer import clip_tokenizer\n"
+        "from nodes.ops.text.clip_tokenizer import clip_tokenizer\n"
         "ids = clip_tokenizer()('a photo of a cat').input_ids\n"
         "assert ids == [49406, 320, 1125, 539, 320, 2368, 49407], ids\n"
     )

@@ -36,7 +36,7 @@ class Server:
 
     def start(self) -> Server:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "engine", "--home", str(self.home), "serve"]
+        command = [sys.executable, "-m", "apps.cli", "--home", str(self.home), "serve"]
         command += ["--port", "0", "--threads", "1", *self.args]
         with open(self.log, "a", encoding="utf-8") as log:
             self._process = subprocess.Popen(

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from engine.pngmeta import OUR_CHUNK, png_info
-from engine.server.openapi import ENDPOINTS
+from apps.server.openapi import ENDPOINTS
+from formats.png import OUR_CHUNK, png_info
 from tests.server.harness import Server, call, make_home, multipart, toy_workflow
 
 

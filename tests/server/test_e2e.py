@@ -10,9 +10,9 @@ from typing import Any
 
 from PIL import Image
 
-from engine.comfy import to_comfy_api
 from engine.registry import Registry
 from engine.workflow import parse_workflow
+from formats.comfy_api import to_comfy_api
 from tests.server.conftest import needs_toy_model
 from tests.server.harness import Listener, Server, call, toy_workflow
 

@@ -1,0 +1,1 @@
+"""The `diffgraph` command: run, validate, serve, list nodes, print the schema."""

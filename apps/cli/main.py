@@ -1,0 +1,270 @@
+"""The `diffgraph` command. Exit codes a script can rely on:
+
+0 success; 1 the workflow is unreadable or invalid (nothing ran); 2 bad command line;
+3 a node failed while running; 130 interrupted (Ctrl+C).
+Results go to stdout (paths of written files, or JSON with --json); progress and
+messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from engine.registry import Registry
+from engine.settings import Settings
+from engine.workflow import DocumentError, Workflow, json_schema
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env() if args.home is None else Settings.at(args.home)
+    if getattr(args, "output_dir", None):
+        settings = replace(settings, output_dir=Path(args.output_dir).resolve())
+    if getattr(args, "device", None):
+        settings = replace(settings, device=args.device)
+    if getattr(args, "threads", None):
+        settings = replace(settings, threads=args.threads)
+    if args.command == "schema":
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
+    registry = Registry.discover(settings)
+    for failure in registry.failures:
+        print(f"warning: {failure}", file=sys.stderr)
+    if args.command == "serve":
+        return _serve(settings, registry, args)
+    if args.command == "nodes":
+        print(json.dumps(registry.schema(settings), indent=2))
+        return EXIT_OK
+    try:
+        workflow = _load(args.workflow, registry, args.set if args.command == "run" else [])
+    except DocumentError as exc:
+        return _report_invalid(args.json, [{"code": "unreadable", "message": str(exc)}])
+    if args.command == "validate":
+        return _validate(workflow, registry, settings, args.json)
+    return _run(workflow, registry, settings, args)
+
+
+def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> int:
+    from apps.server.serve import serve
+    from apps.server.state import MIB, ServerConfig
+
+    project = Path(__file__).resolve().parents[2]  # the repository: workflows/, web/dist/
+    workflows = settings.base_dir / "workflows"
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        cors_origins=tuple(args.cors_origin),
+        max_upload_bytes=int(args.max_upload_mb * MIB),
+        history_size=args.history_size,
+        workflows_dir=workflows if workflows.is_dir() else project / "workflows",
+        web_dir=project / "web" / "dist",
+        ray=_ray_config(args),
+    )
+    return serve(settings, config, registry)
+
+
+def _ray_config(args: argparse.Namespace) -> Any:
+    from apps.cluster.config import RayConfig
+
+    if not args.ray_address:
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise SystemExit("--ray-address needs Ray: pip install 'diffgraph[ray]'")
+    return RayConfig(
+        address=args.ray_address,
+        workers=args.ray_workers,
+        cpus_per_worker=args.ray_cpus_per_worker,
+        gpus_per_worker=args.ray_gpus_per_worker,
+        models_dir=Path(args.ray_models_dir) if args.ray_models_dir else None,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diffgraph", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--home",
+        help="folder with models/, input/, output/ (default: "
+        "$DIFFGRAPH_HOME or the current folder)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a workflow (.json, ComfyUI API .json, or .png)")
+    run.add_argument("workflow")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE.INPUT=VALUE",
+        help="change an input before running (VALUE is JSON, else text)",
+    )
+    run.add_argument("--output-dir", help="where output nodes write files")
+    run.add_argument("--device", help="force a device: cpu, cuda, cuda:1, mps")
+    run.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    check = sub.add_parser("validate", help="check a workflow without running it")
+    check.add_argument("workflow")
+    check.add_argument("--json", action="store_true", help="print problems as JSON")
+    serve = sub.add_parser("serve", help="run the HTTP server (API, WebSocket, editor)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8188, help="port (0: any free port)")
+    serve.add_argument("--token", help="access token (default: none on loopback, else made)")
+    serve.add_argument(
+        "--cors-origin", action="append", default=[], help="a browser origin to allow"
+    )
+    serve.add_argument("--history-size", type=int, default=10_000, help="finished jobs kept")
+    serve.add_argument("--max-upload-mb", type=float, default=50, help="upload size limit")
+    serve.add_argument("--device", help="force a device: cpu, cuda, cuda:1, mps")
+    serve.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    ray = serve.add_argument_group("Ray cluster (pip install 'diffgraph[ray]')")
+    ray.add_argument(
+        "--ray-address",
+        default=os.environ.get("DIFFGRAPH_RAY_ADDRESS"),
+        help="run jobs on this Ray cluster: HOST:PORT, auto, ray://HOST:10001, or local"
+        " (default: $DIFFGRAPH_RAY_ADDRESS; unset: jobs run in this process)",
+    )
+    ray.add_argument("--ray-workers", type=int, help="actors (default: one per GPU or CPU slot)")
+    ray.add_argument("--ray-cpus-per-worker", type=float, default=1.0, help="CPUs per actor")
+    ray.add_argument("--ray-gpus-per-worker", type=float, help="GPUs per actor (default: 1 if any)")
+    ray.add_argument(
+        "--ray-models-dir", help="models folder on the workers (default: the server's)"
+    )
+    sub.add_parser("nodes", help="print every node's schema as JSON")
+    sub.add_parser("schema", help="print the workflow document's JSON Schema")
+    return parser
+
+
+def _load(path: str, registry: Registry, sets: list[str]) -> Workflow:
+    from formats.load import load_document
+
+    workflow = load_document(path, registry)
+    changes: dict[tuple[str, str], Any] = {}
+    for item in sets:
+        target, sep, raw = item.partition("=")
+        node_id, dot, name = target.rpartition(".")
+        if not sep or not dot or not node_id or not name:
+            raise DocumentError(f"--set {item!r}: expected NODE.INPUT=VALUE")
+        try:
+            changes[(node_id, name)] = json.loads(raw)
+        except json.JSONDecodeError:
+            changes[(node_id, name)] = raw
+    return workflow.with_inputs(changes) if changes else workflow
+
+
+def _report_invalid(as_json: bool, problems: list[dict[str, Any]]) -> int:
+    if as_json:
+        print(json.dumps({"valid": False, "problems": problems}, indent=2))
+    else:
+        for p in problems:
+            where = f"node {p['node']}" if p.get("node") else "workflow"
+            if p.get("input"):
+                where += f", input {p['input']!r}"
+            print(f"error: {where}: {p['message']} [{p['code']}]", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _validate(workflow: Workflow, registry: Registry, settings: Settings, as_json: bool) -> int:
+    from engine.validate import validate
+
+    problems = validate(workflow, registry, settings)
+    if problems:
+        return _report_invalid(as_json, [p.to_dict() for p in problems])
+    if as_json:
+        print(json.dumps({"valid": True, "problems": []}))
+    else:
+        print(f"ok: {len(workflow.nodes)} nodes, no problems", file=sys.stderr)
+    return EXIT_OK
+
+
+def _run(workflow: Workflow, registry: Registry, settings: Settings, args: Any) -> int:
+    from apps.cli.progress import ProgressBars
+    from engine.executor import Executor, RunResult
+
+    executor = Executor(registry, settings)
+    bars = ProgressBars(enabled=not args.quiet and not args.json)
+    box: list[RunResult] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box.append(executor.run(workflow, listener=bars))
+        finally:
+            done.set()
+
+    # The run goes on a worker thread so Ctrl+C reaches the main thread, which turns it
+    # into a cooperative interrupt. (Event.wait, unlike Thread.join, survives the signal.)
+    threading.Thread(target=work, daemon=True).start()
+    try:
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        executor.interrupt()
+        done.wait()
+    bars.close()
+    if not box:
+        print("error: the run ended without a result", file=sys.stderr)
+        return EXIT_FAILED
+    result = box[0]
+    if result.status == "invalid":
+        return _report_invalid(args.json, [p.to_dict() for p in result.problems])
+    files = [str(path) for path in _written_files(result, settings)]
+    if args.json:
+        error = result.error
+        print(
+            json.dumps(
+                {
+                    "status": result.status,
+                    "files": files,
+                    "outputs": result.ui,
+                    "executed": result.executed,
+                    "cached": result.cached,
+                    "error": None
+                    if error is None
+                    else {
+                        "node": error.node,
+                        "type": error.type,
+                        "input": error.input,
+                        "exception": error.exception,
+                        "message": error.message,
+                    },
+                },
+                indent=2,
+            )
+        )
+    elif result.error is not None:
+        error = result.error
+        where = f"node {error.node} ({error.type})" + (
+            f", input {error.input!r}" if error.input else ""
+        )
+        print(f"error: {where}: {error.message}", file=sys.stderr)
+    else:
+        print("\n".join(files))
+    return {"success": EXIT_OK, "failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}[
+        result.status
+    ]
+
+
+def _written_files(result: Any, settings: Settings) -> list[Path]:
+    folders = {"output": settings.output_dir, "temp": settings.temp_dir}
+    return [
+        folders.get(item.get("type", "output"), settings.output_dir)
+        / item.get("subfolder", "")
+        / item["filename"]
+        for ui in result.ui.values()
+        for item in ui.get("images", [])
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

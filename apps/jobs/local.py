@@ -1,0 +1,143 @@
+"""The worker: one thread that takes jobs from the persistent queue, runs them on the
+executor and reports over the hub. It is off the event loop, so the API keeps answering
+while a job runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from apps.jobs.lifecycle import announce, fail, record, reporter_for
+from apps.jobs.queue import Job, JobQueue
+from apps.server.hub import Hub
+from engine.executor import Executor, RunResult
+from engine.workflow import DocumentError, parse_workflow
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner(Protocol):
+    """What the routes use to drive jobs: this in-process `Runner`, or a Ray pool."""
+
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 30.0) -> None: ...
+    def wake(self) -> None: ...
+    def announce(self) -> None: ...
+    def interrupt(self, job_id: str | None = None) -> bool: ...
+    def free(self, unload_models: bool, free_memory: bool) -> None: ...
+    def workers(self) -> list[dict[str, Any]]: ...
+
+
+class Runner:
+    def __init__(self, queue: JobQueue, executor: Executor, hub: Hub) -> None:
+        self.queue = queue
+        self.executor = executor
+        self.hub = hub
+        self.current: Job | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._free: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name="diffgraph-runner", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the current job; a job cut short goes back to pending."""
+        self._stopping.set()
+        self.executor.interrupt()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Something was queued."""
+        self._wake.set()
+        self.announce()
+
+    def announce(self) -> None:
+        """Tell every client how many jobs are left."""
+        announce(self.queue, self.hub)
+
+    def interrupt(self, job_id: str | None = None) -> bool:
+        """Stop the running job (only if it is `job_id`, when given)."""
+        with self._lock:
+            current = self.current
+        if current is None or (job_id is not None and current.id != job_id):
+            return False
+        self.executor.interrupt()
+        return True
+
+    def free(self, unload_models: bool, free_memory: bool) -> None:
+        """Drop loaded models and/or cached outputs, between jobs."""
+        with self._lock:
+            self._free = {
+                "unload_models": unload_models or self._free.get("unload_models", False),
+                "free_memory": free_memory or self._free.get("free_memory", False),
+            }
+        self._wake.set()
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The one in-process worker, in the shape the Ray pool reports its actors."""
+        with self._lock:
+            job = self.current.id if self.current else None
+        view = {"name": "local", "state": "busy" if job else "idle", "job": job}
+        return [
+            {**view, **self.executor.devices.describe(), "models": self.executor.models.report()}
+        ]
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            self._apply_free()
+            job = self.queue.claim_next()
+            if job is None:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            with self._lock:
+                self.current = job
+            self.announce()
+            try:
+                self._run(job)
+            except Exception:  # a bug of ours: the job fails, the worker goes on
+                log.exception("job %s failed outside any node", job.id)
+                error = {"message": "internal error while running the job; see the server log"}
+                self.queue.finish(job.id, "failed", error=error)
+                self.hub.publish(
+                    {"type": "executing", "data": {"node": None, "prompt_id": job.id}},
+                    job.client_id,
+                )
+            finally:
+                with self._lock:
+                    self.current = None
+                self.announce()
+
+    def _run(self, job: Job) -> None:
+        reporter = reporter_for(job, self.hub)
+        try:
+            workflow = parse_workflow(job.workflow)
+        except DocumentError as exc:
+            reporter.invalid(None, str(exc))
+            fail(
+                self.queue,
+                job,
+                "failed",
+                {"message": str(exc)},
+                reporter,
+                RunResult(job.id, "invalid"),
+            )
+            return
+        result = self.executor.run(workflow, targets=job.targets, listener=reporter, run_id=job.id)
+        if result.status == "interrupted" and self._stopping.is_set():
+            self.queue.put_back(job.id)  # a clean stop: it runs again after the restart
+            return
+        record(self.queue, job, result, reporter)
+
+    def _apply_free(self) -> None:
+        with self._lock:
+            free, self._free = self._free, {}
+        if free.get("unload_models"):
+            self.executor.models.clear()
+        if free.get("free_memory"):
+            self.executor.cache.clear()

@@ -1,0 +1,117 @@
+"""What the server knows: node definitions (/object_info), models on disk, embeddings,
+the machine (/system_stats)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import PurePosixPath
+from typing import Any
+
+from aiohttp import web
+
+from apps.server.comfy_info import comfy_name, object_info
+from apps.server.http import fail, ok
+from apps.server.state import SERVICES
+from engine.model_paths import KINDS, ModelPaths
+
+routes = web.RouteTableDef()
+VERSION = "0.1.0"
+
+
+@routes.get("/object_info")
+async def all_object_info(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    return ok(
+        {comfy_name(spec): object_info(spec, services.settings) for spec in services.registry}
+    )
+
+
+@routes.get("/object_info/{node}")
+async def one_object_info(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    name = request.match_info["node"]
+    spec = services.registry.by_comfy(name) or services.registry.get(name)
+    if spec is None:
+        fail(404, f"no node class {name!r}")
+    return ok({comfy_name(spec): object_info(spec, services.settings)})
+
+
+@routes.get("/models")
+async def model_kinds(request: web.Request) -> web.Response:
+    return ok(list(KINDS))
+
+
+@routes.get("/models/{folder}")
+async def model_files(request: web.Request) -> web.Response:
+    kind = request.match_info["folder"]
+    if kind not in KINDS:
+        fail(404, f"no model folder {kind!r}; there are {', '.join(KINDS)}")
+    return ok(ModelPaths.from_settings(request.app[SERVICES].settings).list(kind))
+
+
+@routes.get("/embeddings")
+async def embeddings(request: web.Request) -> web.Response:
+    names = ModelPaths.from_settings(request.app[SERVICES].settings).list("embeddings")
+    return ok([str(PurePosixPath(n).with_suffix("")) for n in names])
+
+
+@routes.get("/system_stats")
+async def system_stats(request: web.Request) -> web.Response:
+    import torch
+
+    executor = request.app[SERVICES].executor
+    device = executor.devices.device
+    devices: list[dict[str, Any]] = []
+    if device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        devices.append(
+            {
+                "name": torch.cuda.get_device_name(device),
+                "type": "cuda",
+                "index": device.index or 0,
+                "vram_total": total,
+                "vram_free": free,
+                "torch_vram_total": torch.cuda.memory_reserved(device),
+                "torch_vram_free": torch.cuda.memory_reserved(device)
+                - torch.cuda.memory_allocated(device),
+            }
+        )
+    else:
+        total, free = _ram()
+        devices.append({"name": str(device), "type": device.type, "index": None,
+                        "vram_total": total, "vram_free": free,
+                        "torch_vram_total": 0, "torch_vram_free": 0})  # fmt: skip
+    total, free = _ram()
+    return ok(
+        {
+            "system": {
+                "os": os.name,
+                "ram_total": total,
+                "ram_free": free,
+                "comfyui_version": VERSION,
+                "diffgraph_version": VERSION,
+                "python_version": sys.version,
+                "pytorch_version": torch.__version__,
+                "embedded_python": False,
+                "platform": platform.platform(),
+                "argv": sys.argv,
+            },
+            "devices": devices,
+            "models": executor.models.report(),
+        }
+    )
+
+
+def _ram() -> tuple[int, int]:
+    """Total and available RAM in bytes (Linux's MemAvailable; else total for both)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return total, int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return total, total

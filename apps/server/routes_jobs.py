@@ -1,0 +1,180 @@
+"""ComfyUI's job routes: /prompt, /queue, /interrupt, /history, /free (same request and
+response shapes, so existing clients work)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from apps.jobs.queue import FINISHED, Job, JobQueue, JobStatus
+from apps.server.http import fail, ok, read_object
+from apps.server.state import SERVICES, Services
+from apps.server.submit import Rejected, queue_workflow
+
+routes = web.RouteTableDef()
+
+
+def queue_entry(job: Job) -> list[Any]:
+    """ComfyUI's [number, prompt_id, prompt, extra_data, outputs_to_execute]."""
+    prompt = job.prompt if job.prompt is not None else job.workflow
+    return [job.number, job.id, prompt, job.extra_data, job.targets or []]
+
+
+def history_entry(job: Job) -> dict[str, Any]:
+    return {
+        "prompt": queue_entry(job),
+        "outputs": job.outputs,
+        "status": {
+            "status_str": "success" if job.status == "done" else "error",
+            "completed": job.status == "done",
+            "messages": job.messages,
+        },
+        "meta": {node: {"node_id": node, "display_node": node} for node in job.outputs},
+        "diffgraph": {"status": job.status, "error": job.error, "cached": job.cached},
+    }
+
+
+@routes.get("/prompt")
+async def queue_info(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    return ok({"exec_info": {"queue_remaining": _remaining(services)}})
+
+
+@routes.post("/prompt")
+async def post_prompt(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await read_object(request)
+    extra = body.get("extra_data") or {}
+    if not isinstance(extra, dict):
+        fail(400, "'extra_data' must be an object")
+    targets = body.get("partial_execution_targets")
+    if targets is not None and not (
+        isinstance(targets, list) and all(isinstance(t, str) for t in targets)
+    ):
+        fail(400, "'partial_execution_targets' must be a list of node ids")
+    client_id = body.get("client_id")
+    try:
+        job = queue_workflow(
+            services,
+            body.get("prompt"),
+            client_id=str(client_id) if client_id is not None else None,
+            extra_data=extra,
+            targets=targets,
+            front=bool(body.get("front", False)),
+        )
+    except Rejected as exc:
+        return ok(exc.body, status=400)
+    return ok({"prompt_id": job.id, "number": job.number, "node_errors": {}})
+
+
+@routes.get("/queue")
+async def get_queue(request: web.Request) -> web.Response:
+    """Clients poll this while jobs run, so it is built from the stored JSON texts without
+    decoding them, and kept until the queue changes."""
+    services = request.app[SERVICES]
+    queue = services.queue
+    revision, body = services.queue_listing
+    if revision != queue.revision or not body:
+        revision = queue.revision  # read first: a change while building shows next time
+        body = (
+            f'{{"queue_running": {_raw_list(queue, "running")}, '
+            f'"queue_pending": {_raw_list(queue, "pending")}}}'
+        )
+        services.queue_listing = (revision, body)
+    return web.Response(text=body, content_type="application/json")
+
+
+def _raw_list(queue: JobQueue, status: JobStatus) -> str:
+    """ComfyUI's entries (see `queue_entry`) as one JSON array, from stored JSON texts."""
+    entries = [
+        f"[{number}, {json.dumps(job_id)}, {prompt}, {extra}, {_or_empty(targets)}]"
+        for number, job_id, prompt, extra, targets in queue.raw_entries(status)
+    ]
+    return f"[{', '.join(entries)}]"
+
+
+@routes.post("/queue")
+async def post_queue(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await read_object(request)
+    if body.get("clear"):
+        services.queue.clear(["pending"])
+    if "delete" in body:
+        services.queue.delete(_ids(body["delete"]), ["pending"])
+    services.runner.announce()
+    return ok({})
+
+
+@routes.post("/interrupt")
+async def interrupt(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    prompt_id = None
+    if request.can_read_body:
+        body = await read_object(request)
+        prompt_id = body.get("prompt_id")
+    services.runner.interrupt(str(prompt_id) if prompt_id is not None else None)
+    return ok({})
+
+
+@routes.get("/history")
+async def get_history(request: web.Request) -> web.Response:
+    queue = request.app[SERVICES].queue
+    limit = _int_query(request, "max_items")
+    return ok({job.id: history_entry(job) for job in queue.jobs(FINISHED, limit)})
+
+
+@routes.get("/history/{prompt_id}")
+async def get_history_item(request: web.Request) -> web.Response:
+    job = request.app[SERVICES].queue.get(request.match_info["prompt_id"])
+    if job is None or job.status not in FINISHED:
+        return ok({})  # ComfyUI answers an unknown (or unfinished) id with {}
+    return ok({job.id: history_entry(job)})
+
+
+@routes.post("/history")
+async def post_history(request: web.Request) -> web.Response:
+    queue = request.app[SERVICES].queue
+    body = await read_object(request)
+    if body.get("clear"):
+        queue.clear(FINISHED)
+    if "delete" in body:
+        queue.delete(_ids(body["delete"]), FINISHED)
+    return ok({})
+
+
+@routes.post("/free")
+async def free(request: web.Request) -> web.Response:
+    body = await read_object(request)
+    request.app[SERVICES].runner.free(
+        bool(body.get("unload_models")), bool(body.get("free_memory"))
+    )
+    return ok({})
+
+
+def _or_empty(targets: str) -> str:
+    return "[]" if targets == "null" else targets  # None: every output, listed as []
+
+
+def _remaining(services: Services) -> int:
+    return services.queue.count("pending") + services.queue.count("running")
+
+
+def _ids(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        fail(400, "'delete' must be a list of prompt ids")
+    return list(value)
+
+
+def _int_query(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        fail(400, f"query parameter {name!r} must be a whole number, not {raw!r}")
+    if value < 0:
+        fail(400, f"query parameter {name!r} must not be negative")
+    return value

@@ -1,0 +1,62 @@
+"""What the server's handlers share, stored on the application under one `web.AppKey`
+(no module-level singletons): settings, registry, queue, executor, worker, sockets."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from apps.cluster.config import RayConfig
+from apps.jobs.local import JobRunner
+from apps.jobs.queue import JobQueue
+from apps.server.hub import Hub
+from engine.executor import Executor
+from engine.registry import Registry
+from engine.settings import Settings
+
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8188
+    token: str | None = None  # required on every route when set
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed besides the server's own
+    max_upload_bytes: int = 50 * MIB
+    history_size: int = 10_000
+    workflows_dir: Path | None = None  # the project's example workflows (read-only)
+    default_workflow: str = "toy_txt2img.json"
+    web_dir: Path | None = None  # the built editor, served at /
+    ray: RayConfig | None = None  # run jobs on a Ray cluster instead of in this process
+
+    @property
+    def loopback_only(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: ServerConfig
+    registry: Registry
+    queue: JobQueue
+    executor: Executor
+    runner: JobRunner
+    hub: Hub = field(default_factory=Hub)
+    queue_listing: tuple[int, str] = (-1, "")  # GET /queue's body and the revision it shows
+
+    @property
+    def user_workflows(self) -> Path:
+        return self.settings.user_dir / "workflows"
+
+
+SERVICES = web.AppKey("services", Services)

@@ -1,0 +1,104 @@
+"""Turning a request into a queued job: read any workflow format we know, validate it
+completely, and only then queue it. A bad graph is refused with every problem named by
+node and input, in ComfyUI's `node_errors` shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+from apps.jobs.queue import Job
+from apps.server.state import Services
+from engine.registry import Registry
+from engine.validate import Problem, needed_nodes, output_nodes, validate
+from engine.workflow import DocumentError, Workflow
+from formats.load import to_workflow
+
+
+class Rejected(Exception):
+    """The request cannot be queued; `body` is the JSON answer (HTTP 400)."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body["error"]["message"])
+        self.body = body
+
+
+def read_workflow(data: Any, registry: Registry) -> Workflow:
+    try:
+        return to_workflow(data, registry)
+    except DocumentError as exc:
+        raise Rejected(_error("invalid_prompt", str(exc))) from None
+
+
+def queue_workflow(
+    services: Services,
+    data: Any,
+    *,
+    client_id: str | None = None,
+    extra_data: dict[str, Any] | None = None,
+    targets: list[str] | None = None,
+    front: bool = False,
+) -> Job:
+    """Validate `data` (our document, ComfyUI API or editor JSON) and queue it."""
+    if data is None:
+        raise Rejected(_error("no_prompt", "no workflow given (the 'prompt' field is missing)"))
+    workflow = read_workflow(data, services.registry)
+    problems = validate(workflow, services.registry, services.settings, targets)
+    if problems:
+        raise Rejected(node_errors(workflow, services.registry, problems))
+    job = services.queue.add(
+        json.loads(workflow.to_json(indent=None)),
+        prompt=data,
+        client_id=client_id,
+        extra_data=extra_data,
+        targets=targets,
+        front=front,
+    )
+    services.runner.wake()
+    return job
+
+
+def node_errors(workflow: Workflow, registry: Registry, problems: list[Problem]) -> dict[str, Any]:
+    """ComfyUI's 400 body: a summary `error` plus the problems of each node."""
+    general = [p for p in problems if p.node is None or p.node not in workflow.nodes]
+    per_node: dict[str, Any] = {}
+    outputs = output_nodes(workflow, registry)
+    for problem in problems:
+        if problem in general:
+            continue
+        node_id = str(problem.node)
+        if node_id not in per_node:
+            spec = registry.get(workflow.nodes[node_id].type)
+            per_node[node_id] = {
+                "errors": [],
+                "dependent_outputs": _dependents(workflow, outputs, node_id),
+                "class_type": (spec.comfy or spec.id) if spec else workflow.nodes[node_id].type,
+            }
+        per_node[node_id]["errors"].append(
+            {
+                "type": problem.code,
+                "message": problem.message,
+                "details": f"{problem.input}: {problem.message}" if problem.input else "",
+                "extra_info": {"input_name": problem.input} if problem.input else {},
+            }
+        )
+    if general:
+        first = general[0]
+        body = _error(first.code, "; ".join(p.message for p in general))
+    else:
+        body = _error("prompt_outputs_failed_validation", "Prompt outputs failed validation")
+    body["node_errors"] = per_node
+    body["problems"] = [p.to_dict() for p in problems]  # ours: flat, with node and input
+    return body
+
+
+def _dependents(workflow: Workflow, outputs: Collection[str], node_id: str) -> list[str]:
+    return [o for o in outputs if node_id in needed_nodes(workflow, [o])]
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {
+        "error": {"type": kind, "message": message, "details": "", "extra_info": {}},
+        "node_errors": {},
+    }

@@ -1,0 +1,1 @@
+"""Sampling a latent: schedules, the guided denoiser, the samplers and previews."""

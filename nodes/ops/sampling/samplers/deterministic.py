@@ -1,0 +1,247 @@
+"""K-diffusion-style samplers: pure functions of a denoiser in the sigma parameterisation.
+
+Every sampler is called as
+
+    sample_x(model, x, sigmas, *, extra_args=None, callback=None, noise_sampler=None) -> Tensor
+
+- `model(x, sigma_batch, **extra_args)` returns the denoised estimate of x0 (not eps), with
+  `sigma_batch` of shape [batch];
+- `x` is the starting noise, already scaled by sigmas[0]; `sigmas` descends, usually to 0;
+- `callback({"i", "x", "sigma", "sigma_next", "denoised"})` runs once per step (it may raise
+  to stop the run);
+- `noise_sampler(sigma, sigma_next)` gives the fresh noise of the stochastic samplers
+  (`torch.randn_like(x)` when None); no sampler draws noise any other way.
+
+A step to sigma = 0 never divides by it or takes its log; all but LMS (which integrates its
+polynomial down to 0) land there exactly on the denoised estimate. Stochastic samplers take
+`eta` (noise amount, 1 = the full stochastic step) and `s_noise` (noise scale) keywords.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from nodes.ops.sampling.samplers.steps import (
+    Callback,
+    Model,
+    NoiseSampler,
+    SamplerRun,
+    dpm2_step,
+    lms_coefficients,
+    to_d,
+    unipc_update,
+)
+from nodes.ops.sampling.samplers.stochastic import (
+    sample_dpm_2_ancestral,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_2s_ancestral,
+    sample_dpmpp_sde,
+    sample_euler_ancestral,
+    sample_lcm,
+)
+
+Sampler = Callable[..., Tensor]
+
+
+@torch.no_grad()
+def sample_euler(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+) -> Tensor:
+    """Euler's method on the probability-flow ODE (Karras et al. 2022, arXiv:2206.00364)."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        x = x + to_d(x, sigma, denoised) * (sigma_next - sigma)
+    return x
+
+
+@torch.no_grad()
+def sample_heun(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+) -> Tensor:
+    """Heun's second-order method (Karras et al. 2022, arXiv:2206.00364, Algorithm 1)."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        d = to_d(x, sigma, denoised)
+        x_euler = x + d * (sigma_next - sigma)
+        if sigma_next == 0.0:
+            x = x_euler
+            continue
+        d_next = to_d(x_euler, sigma_next, run.denoise(x_euler, sigma_next))
+        x = x + (d + d_next) * ((sigma_next - sigma) / 2)
+    return x
+
+
+@torch.no_grad()
+def sample_dpm_2(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+) -> Tensor:
+    """DPM-Solver-2 (Lu et al. 2022, arXiv:2206.00927) as in Karras et al. 2022, Algorithm 1."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        x = dpm2_step(run, x, denoised, sigma, sigma_next)
+    return x
+
+
+@torch.no_grad()
+def sample_lms(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    order: int = 4,
+) -> Tensor:
+    """Variable-step Adams-Bashforth on the probability-flow ODE in sigma (Karras et al. 2022)."""
+    if order < 1:
+        raise ValueError(f"lms needs an order of at least 1, not {order}")
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    history: list[Tensor] = []
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        if sigma_next == sigma:  # a repeated sigma: nothing to integrate
+            continue
+        history = [*history, to_d(x, sigma, denoised)][-order:]
+        coefficients = lms_coefficients(run.values, i, len(history))
+        for coefficient, d in zip(coefficients, reversed(history), strict=True):
+            x = x + coefficient * d
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2m(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+) -> Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022, arXiv:2211.01095, Algorithm 2)."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    previous: Tensor | None = None
+    h_last = 0.0
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        if sigma_next == sigma:  # a repeated sigma: nothing to integrate
+            continue
+        if sigma_next == 0.0:
+            x = denoised
+        else:
+            h = math.log(sigma / sigma_next)
+            target = denoised
+            if previous is not None:
+                target = denoised + (denoised - previous) * (h / (2 * h_last))
+            x = (sigma_next / sigma) * x - math.expm1(-h) * target
+            h_last = h
+        previous = denoised
+    return x
+
+
+@torch.no_grad()
+def sample_ddim(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+) -> Tensor:
+    """Deterministic DDIM, eta=0 (Song et al. 2021, arXiv:2010.02502); in x/alpha and sigma
+    it is the same update as Euler: x_next = D + sigma_next * (x - D) / sigma."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        x = denoised + (sigma_next / sigma) * (x - denoised)
+    return x
+
+
+@torch.no_grad()
+def sample_uni_pc(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    order: int = 3,
+) -> Tensor:
+    """UniPC, bh2, data prediction (Zhao et al. 2023, arXiv:2302.04867): a multistep predictor
+    of order up to 3, lower at the first and last steps, each corrected once (UniC)."""
+    if not 1 <= order <= 3:
+        raise ValueError(f"uni_pc takes an order from 1 to 3, not {order}")
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    steps = len(run.values) - 1
+    outputs: list[Tensor] = []  # denoised estimates, newest last
+    lambdas: list[float] = []  # their -log(sigma)
+    # What the last predictor step started from, for the corrector: x, outputs, lambdas.
+    last: tuple[Tensor, list[Tensor], list[float]] | None = None
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        if last is not None:
+            x = unipc_update(*last, -math.log(sigma), corrector=denoised)
+        run.report(i, x, denoised)
+        last = None
+        if sigma_next == sigma:  # a repeated sigma: nothing to integrate
+            continue
+        outputs, lambdas = [*outputs, denoised][-order:], [*lambdas, -math.log(sigma)][-order:]
+        if sigma_next == 0.0:
+            x = denoised
+            continue
+        p = min(order, len(outputs), steps - i)
+        last = (x, outputs[-p:], lambdas[-p:])
+        x = unipc_update(*last, -math.log(sigma_next))
+    return x
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "euler": sample_euler,
+    "euler_ancestral": sample_euler_ancestral,
+    "heun": sample_heun,
+    "dpm_2": sample_dpm_2,
+    "dpm_2_ancestral": sample_dpm_2_ancestral,
+    "lms": sample_lms,
+    "dpmpp_2m": sample_dpmpp_2m,
+    "dpmpp_2m_sde": sample_dpmpp_2m_sde,
+    "dpmpp_sde": sample_dpmpp_sde,
+    "dpmpp_2s_ancestral": sample_dpmpp_2s_ancestral,
+    "ddim": sample_ddim,
+    "uni_pc": sample_uni_pc,
+    "lcm": sample_lcm,
+}

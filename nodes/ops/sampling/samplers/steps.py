@@ -1,0 +1,166 @@
+"""Shared pieces of the samplers in `deterministic` and `stochastic`: the per-run
+plumbing (model call, callback, noise) and the step maths (ancestral split, SDE step,
+LMS and UniPC weights)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.polynomial import Polynomial
+from torch import Tensor
+
+Model = Callable[..., Tensor]
+Callback = Callable[[dict[str, Any]], None]
+NoiseSampler = Callable[[Tensor, Tensor], Tensor]
+
+
+class SamplerRun:
+    """What every sampler needs besides its own maths: the model, the callback, the noise."""
+
+    def __init__(
+        self,
+        model: Model,
+        sigmas: Tensor,
+        extra_args: dict[str, Any] | None,
+        callback: Callback | None,
+        noise_sampler: NoiseSampler | None,
+    ) -> None:
+        self.model = model
+        self.sigmas = sigmas
+        self.extra_args = extra_args or {}
+        self.callback = callback
+        self.noise_sampler = noise_sampler
+        self.values: list[float] = sigmas.tolist()
+
+    def steps(self) -> Iterator[tuple[int, float, float]]:
+        for i in range(len(self.values) - 1):
+            yield i, self.values[i], self.values[i + 1]
+
+    def denoise(self, x: Tensor, sigma: float) -> Tensor:
+        return self.model(x, x.new_ones([x.shape[0]]) * sigma, **self.extra_args)
+
+    def report(self, i: int, x: Tensor, denoised: Tensor) -> None:
+        if self.callback is not None:
+            self.callback(
+                {
+                    "i": i,
+                    "x": x,
+                    "sigma": self.sigmas[i],
+                    "sigma_next": self.sigmas[i + 1],
+                    "denoised": denoised,
+                }
+            )
+
+    def noise(self, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
+        if self.noise_sampler is None:
+            return torch.randn_like(x)
+        as_tensor = self.sigmas.new_tensor
+        return self.noise_sampler(as_tensor(sigma), as_tensor(sigma_next))
+
+
+def to_d(x: Tensor, sigma: float, denoised: Tensor) -> Tensor:
+    """dx/dsigma of the probability-flow ODE: (x - D(x, sigma)) / sigma."""
+    return (x - denoised) / sigma
+
+
+def ancestral_step(sigma: float, sigma_next: float, eta: float = 1.0) -> tuple[float, float]:
+    """(sigma_down, sigma_up): a deterministic step to sigma_down, then noise of std sigma_up,
+    with sigma_down**2 + sigma_up**2 = sigma_next**2; eta=1 is DDPM's posterior (Ho et al.)."""
+    if sigma_next <= 0.0 or eta == 0.0:
+        return sigma_next, 0.0
+    up = eta * sigma_next * math.sqrt(max(0.0, 1.0 - (sigma_next / sigma) ** 2))
+    up = min(sigma_next, up)
+    return math.sqrt(sigma_next**2 - up**2), up
+
+
+def sde_coefficients(sigma: float, sigma_next: float, eta: float) -> tuple[float, float]:
+    """(keep, noise_std) of the first-order data-prediction step of the diffusion SDE (Lu et al.
+    2022, arXiv:2211.01095, SDE-DPM-Solver++1), eta scaling the noise (0: the ODE step):
+    x_next = keep * x + (1 - keep) * D(x) + noise_std * z."""
+    h = math.log(sigma / sigma_next)
+    keep = (sigma_next / sigma) * math.exp(-eta * h)
+    return keep, sigma_next * math.sqrt(-math.expm1(-2 * eta * h))
+
+
+def dpm2_step(
+    run: SamplerRun, x: Tensor, denoised: Tensor, sigma: float, sigma_to: float
+) -> Tensor:
+    """One DPM-Solver-2 step from sigma to sigma_to, midpoint taken in log-sigma."""
+    d = to_d(x, sigma, denoised)
+    if sigma_to == 0.0:
+        return x + d * (sigma_to - sigma)
+    sigma_mid = math.sqrt(sigma * sigma_to)
+    x_mid = x + d * (sigma_mid - sigma)
+    d_mid = to_d(x_mid, sigma_mid, run.denoise(x_mid, sigma_mid))
+    return x + d_mid * (sigma_to - sigma)
+
+
+def lms_coefficients(sigmas: list[float], i: int, order: int) -> list[float]:
+    """Weights of the last `order` derivatives (newest first) for the step sigmas[i] ->
+    sigmas[i + 1]: each Lagrange basis polynomial on the nodes sigmas[i], sigmas[i - 1], ...
+    integrated over [sigmas[i], sigmas[i + 1]]."""
+    nodes = [sigmas[i - j] for j in range(order)]
+    weights = []
+    for j, node in enumerate(nodes):
+        others = nodes[:j] + nodes[j + 1 :]
+        basis = Polynomial.fromroots(others) if others else Polynomial([1.0])
+        basis = basis / math.prod(node - other for other in others)
+        antiderivative = basis.integ()
+        weights.append(float(antiderivative(sigmas[i + 1]) - antiderivative(sigmas[i])))
+    return weights
+
+
+def unipc_weights(rks: list[float], h: float) -> list[float]:
+    """UniPC's a_p = R_p(h)^-1 g_p(h) / B(h) with B(h) = e^{-h} - 1 (bh2), data prediction.
+
+    Row k (k = 1..p) asks sum_j a_j r_j^(k-1) = k! (-h) phi_{k+1}(-h) / B(h), which makes
+    B(h) sum_j a_j D_j / r_j match the k-th Taylor term of the exact integral.
+    """
+    if not rks:
+        return []
+    if len(rks) == 1:
+        # One difference: its h -> 0 limit, 1/2, which makes UniP-2 DPM-Solver++(2M).
+        return [0.5]
+    hh = -h
+    b_h = math.expm1(hh)
+    g = math.expm1(hh) / hh - 1.0  # hh * phi_2(hh)
+    targets = []
+    factorial = 1.0
+    for k in range(1, len(rks) + 1):
+        targets.append(g * factorial / b_h)
+        factorial *= k + 1
+        g = g / hh - 1.0 / factorial  # hh * phi_{k+2}(hh)
+    matrix = np.array([[r ** (k - 1) for r in rks] for k in range(1, len(rks) + 1)])
+    return [float(a) for a in np.linalg.solve(matrix, np.array(targets))]
+
+
+def unipc_update(
+    x: Tensor,
+    outputs: list[Tensor],
+    lambdas: list[float],
+    lambda_next: float,
+    corrector: Tensor | None = None,
+) -> Tensor:
+    """One UniPC step (Zhao et al. 2023, arXiv:2302.04867), data prediction, bh2.
+
+    `x` lies at lambdas[-1] (lambda = -log sigma) where the model gave outputs[-1]; the older
+    outputs and lambdas give the differences. Without `corrector` this is the predictor UniP of
+    order len(outputs); with it (the model output at lambda_next, taken at the predicted x)
+    it is the corrector UniC of one order more, still landing at lambda_next.
+    """
+    lambda_s, output_s = lambdas[-1], outputs[-1]
+    h = lambda_next - lambda_s
+    rks = [(lam - lambda_s) / h for lam in reversed(lambdas[:-1])]
+    diffs = [(out - output_s) / r for out, r in zip(reversed(outputs[:-1]), rks, strict=True)]
+    if corrector is not None:
+        rks.append(1.0)
+        diffs.append(corrector - output_s)
+    b_h = math.expm1(-h)
+    x = math.exp(-h) * x - b_h * output_s
+    for weight, diff in zip(unipc_weights(rks, h), diffs, strict=True):
+        x = x - (b_h * weight) * diff
+    return x

@@ -1,0 +1,200 @@
+"""The stochastic samplers (ancestral, SDE, LCM), with the signature of `deterministic`.
+
+Each draws its fresh noise from `noise_sampler(sigma, sigma_next)` only (torch.randn_like(x)
+when None), so a seeded noise sampler makes a run reproducible. `eta` scales the amount of
+noise (1 = the full stochastic step, 0 = deterministic) and `s_noise` the noise itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from nodes.ops.sampling.samplers.steps import (
+    Callback,
+    Model,
+    NoiseSampler,
+    SamplerRun,
+    ancestral_step,
+    dpm2_step,
+    sde_coefficients,
+)
+
+
+@torch.no_grad()
+def sample_euler_ancestral(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+) -> Tensor:
+    """Euler steps with ancestral (DDPM, Ho et al. 2020, arXiv:2006.11239) noise."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        sigma_down, sigma_up = ancestral_step(sigma, sigma_next, eta)
+        x = denoised + (sigma_down / sigma) * (x - denoised)
+        if sigma_up > 0.0:
+            x = x + run.noise(x, sigma, sigma_next) * (s_noise * sigma_up)
+    return x
+
+
+@torch.no_grad()
+def sample_dpm_2_ancestral(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+) -> Tensor:
+    """DPM-Solver-2 (Lu et al. 2022, arXiv:2206.00927) steps with ancestral noise."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        sigma_down, sigma_up = ancestral_step(sigma, sigma_next, eta)
+        x = dpm2_step(run, x, denoised, sigma, sigma_down)
+        if sigma_up > 0.0:
+            x = x + run.noise(x, sigma, sigma_next) * (s_noise * sigma_up)
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2m_sde(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+) -> Tensor:
+    """SDE-DPM-Solver++(2M), midpoint variant (Lu et al. 2022, arXiv:2211.01095)."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    previous: Tensor | None = None
+    h_last = 0.0
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        if sigma_next == sigma:  # a repeated sigma: nothing to integrate
+            continue
+        if sigma_next == 0.0:
+            x = denoised
+        else:
+            h = math.log(sigma / sigma_next)
+            keep, noise_std = sde_coefficients(sigma, sigma_next, eta)
+            x = keep * x + (1.0 - keep) * denoised
+            if previous is not None:
+                weight = -math.expm1(-(1.0 + eta) * h) * h / (2 * h_last)
+                x = x + weight * (denoised - previous)
+            if noise_std > 0.0:
+                x = x + run.noise(x, sigma, sigma_next) * (s_noise * noise_std)
+            h_last = h
+        previous = denoised
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_sde(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+) -> Tensor:
+    """SDE-DPM-Solver++, singlestep second order with r = 1/2 (Lu et al. 2022, 2211.01095)."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        if sigma_next == 0.0:
+            x = denoised
+            continue
+        sigma_mid = math.sqrt(sigma * sigma_next)
+        keep, noise_std = sde_coefficients(sigma, sigma_mid, eta)
+        noise_mid = x.new_zeros([])
+        if noise_std > 0.0:
+            noise_mid = run.noise(x, sigma, sigma_mid) * (s_noise * noise_std)
+        x_mid = keep * x + (1.0 - keep) * denoised + noise_mid
+        # With r = 1/2 the second-order combination of D(x) and D(x_mid) is D(x_mid) alone.
+        denoised_mid = run.denoise(x_mid, sigma_mid)
+        keep, _ = sde_coefficients(sigma, sigma_next, eta)
+        x = keep * x + (1.0 - keep) * denoised_mid
+        # Both stages follow one Brownian path: the whole step's noise is the midpoint's,
+        # carried on to sigma_next, plus fresh noise over [sigma_mid, sigma_next].
+        carry, noise_std = sde_coefficients(sigma_mid, sigma_next, eta)
+        x = x + carry * noise_mid
+        if noise_std > 0.0:
+            x = x + run.noise(x, sigma_mid, sigma_next) * (s_noise * noise_std)
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2s_ancestral(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+) -> Tensor:
+    """DPM-Solver++(2S) (Lu et al. 2022, arXiv:2211.01095, Algorithm 1) with ancestral noise."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        sigma_down, sigma_up = ancestral_step(sigma, sigma_next, eta)
+        if sigma_down == 0.0:
+            x = denoised
+        else:
+            sigma_mid = math.sqrt(sigma * sigma_down)
+            x_mid = denoised + (sigma_mid / sigma) * (x - denoised)
+            denoised_mid = run.denoise(x_mid, sigma_mid)
+            x = denoised_mid + (sigma_down / sigma) * (x - denoised_mid)
+        if sigma_up > 0.0:
+            x = x + run.noise(x, sigma, sigma_next) * (s_noise * sigma_up)
+    return x
+
+
+@torch.no_grad()
+def sample_lcm(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+) -> Tensor:
+    """Latent Consistency Model multistep sampling (Luo et al. 2023, arXiv:2310.04378): jump
+    to the denoised estimate, then renoise to sigma_next."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        x = denoised
+        if sigma_next > 0.0:
+            x = x + run.noise(x, sigma, sigma_next) * sigma_next
+    return x
