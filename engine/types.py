@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic_core import core_schema
 
 if TYPE_CHECKING:
     import torch
     from pydantic import GetCoreSchemaHandler
-
-    from engine.model_store import ModelHandle
 
 
 def tensor_bytes(tensor: Any) -> int:
@@ -108,12 +106,19 @@ class Conditioning(PortType):
         return sum(tensor_bytes(p.embeds) + tensor_bytes(p.pooled) for p in self.parts)
 
 
+class Handle(Protocol):
+    """A way back to a model the store holds (`engine.model_store.ModelHandle`): `get()`
+    returns the loaded model, loading it again if it was evicted meanwhile."""
+
+    def get(self) -> Any: ...
+
+
 @dataclass(frozen=True, eq=False)
 class LoadedModel(PortType):
     """A reference to weights held by the model store. The store owns the memory (and may
     evict and reload it), so cached outputs holding this reference stay small."""
 
-    handle: ModelHandle
+    handle: Handle
     config: Mapping[str, Any] = field(default_factory=dict)
 
 
