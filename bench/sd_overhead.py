@@ -287,7 +287,7 @@ def main() -> None:
         ckpts = home / "models" / "checkpoints"
         write_checkpoint(ckpts / "sd1.safetensors", "sd1")
         settings = Settings.at(home)
-        compare(Registry.discover(settings, entry_points=False), settings)
+        compare(Registry.discover(settings, plugins=False), settings)
         gc.collect()
         loading_table(home / "load")
 

@@ -75,7 +75,7 @@ class ToyRenderer:
         from engine.settings import Settings
         from formats.load import load_document
 
-        registry = Registry.discover(entry_points=False)
+        registry = Registry.discover(plugins=False)
         settings = Settings.at(home, input_dir=input_dir, output_dir=input_dir / "output")
         self.input_dir = input_dir
         self.executor = Executor(registry, settings)

@@ -1,8 +1,10 @@
-"""Finding nodes: built-in packs, entry-point plugins and the custom_nodes/ folder.
+"""Finding nodes: packs declared as entry points, and the custom_nodes/ folder.
 
 A pack is a module; its node classes are the declared classes defined in it (or listed in
-its `NODES`). A pack that fails to import, or a node that clashes with one already known,
-is recorded in `failures` and skipped; everything else keeps working.
+its `NODES`). diffgraph's own packs are entry points of the group `diffgraph.nodes` like any
+plugin's (see pyproject.toml), so the engine never imports them by name. A pack that fails
+to import, or a node that clashes with one already known, is recorded in `failures` and
+skipped; everything else keeps working.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from engine.node import NodeSpec, spec_of
 from engine.settings import Settings
 
 ENTRY_POINT_GROUP = "diffgraph.nodes"
+DISTRIBUTION = "diffgraph"  # whose entry points are the built-in packs
 
 
 @dataclass(frozen=True)
@@ -47,18 +50,25 @@ class Registry:
         settings: Settings | None = None,
         *,
         builtin: bool = True,
-        entry_points: bool = True,
+        plugins: bool = True,
     ) -> Registry:
-        """Every pack this installation has: built-in, plugins, then custom_nodes/."""
+        """Every pack this installation has: diffgraph's own, plugins', then custom_nodes/
+        (so a built-in node id always wins a clash)."""
         registry = cls()
+        points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        ours = [ep for ep in points if _distribution(ep) == DISTRIBUTION]
         if builtin:
-            from nodes import BUILTIN_PACKS
-
-            for name in BUILTIN_PACKS:
-                registry.load_pack(name, "builtin", partial(importlib.import_module, name))
-        if entry_points:
-            for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-                registry.load_pack(ep.name, "entry point", ep.load)
+            if not ours:
+                why = (
+                    "diffgraph is not installed, so its entry points are missing: pip install -e ."
+                )
+                registry.failures.append(PackFailure("diffgraph", "builtin", why))
+            for ep in ours:
+                registry.load_pack(ep.name, "builtin", ep.load)
+        if plugins:
+            for ep in points:
+                if _distribution(ep) != DISTRIBUTION:
+                    registry.load_pack(ep.name, "entry point", ep.load)
         for folder in settings.custom_nodes_dirs if settings else ():
             registry.load_folder(folder)
         return registry
@@ -139,6 +149,11 @@ def _node_classes(pack: Any) -> Iterable[type]:
             raise TypeError(f"{bad[0]!r} is not a declared node class (missing @node)")
         return pack
     raise TypeError(f"a node pack must be a module or a list of node classes, got {pack!r}")
+
+
+def _distribution(ep: importlib.metadata.EntryPoint) -> str | None:
+    dist = ep.dist
+    return None if dist is None else str(dist.metadata["Name"])
 
 
 def _import_file(path: Path, name: str) -> ModuleType:

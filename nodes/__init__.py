@@ -1,11 +1,4 @@
-"""The built-in node packs. Each module declares nodes; heavy work lives in `nodes.ops`
-and is imported inside `run`, so listing and validating nodes never imports torch."""
-
-BUILTIN_PACKS = (
-    "nodes.values",
-    "nodes.image",
-    "nodes.sd_loaders",
-    "nodes.sd_conditioning",
-    "nodes.sd_latent",
-    "nodes.sd_sampling",
-)
+"""The built-in node packs, one module per category; registered as entry points of the
+group `diffgraph.nodes` in pyproject.toml, like any plugin's. Heavy work lives in
+`nodes.ops` and is imported inside `run`, so listing and validating nodes never imports
+torch."""

@@ -24,7 +24,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def registry() -> Registry:
-    registry = Registry.discover(entry_points=False)
+    registry = Registry.discover(plugins=False)
     registry.add_pack(testpack, "testpack")
     assert not registry.failures
     return registry

@@ -21,7 +21,7 @@ from formats.comfy_editor import from_comfy_ui, to_comfy_ui
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    registry = Registry.discover(entry_points=False)
+    registry = Registry.discover(plugins=False)
     assert not registry.failures
     return registry
 
@@ -158,7 +158,7 @@ class SeedSource:
 
 
 def test_widget_fed_by_a_link_is_a_converted_widget_input(registry: Registry) -> None:
-    local = Registry.discover(entry_points=False)
+    local = Registry.discover(plugins=False)
     local.add_pack([SeedSource], "t")
     workflow = sd_workflow()
     workflow.nodes["seeds"] = WorkflowNode(type="t.seed", ui=ui(pos=(0.0, 0.0), size=(1.0, 1.0)))

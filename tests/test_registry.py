@@ -48,11 +48,18 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_builtin_packs_load() -> None:
-    registry = Registry.discover(entry_points=False)
+    registry = Registry.discover(plugins=False)
     assert not registry.failures
     assert {"image.save", "image.load", "value.int"} <= {s.id for s in registry}
     assert registry.by_comfy("SaveImage") is registry.get("image.save")
     assert registry.get("image.save").pack == "nodes.image"  # type: ignore[union-attr]
+
+
+def test_every_builtin_pack_is_an_entry_point_of_diffgraph() -> None:
+    # A new module under nodes/ that is not declared in pyproject.toml would be invisible.
+    modules = {f"nodes.{p.stem}" for p in (REPO / "nodes").glob("*.py") if p.stem != "__init__"}
+    packs = {spec.pack for spec in Registry.discover(plugins=False)}
+    assert packs == modules
 
 
 def test_entry_point_plugin_is_registered(site: Path) -> None:
@@ -90,7 +97,7 @@ def test_custom_nodes_folder(tmp_path: Path) -> None:
     (folder / "crash.py").write_text("raise RuntimeError('this pack is broken')\n")
     (folder / "_private.py").write_text("raise RuntimeError('never imported')\n")
     (folder / "notes.txt").write_text("not a pack")
-    registry = Registry.discover(settings, entry_points=False)
+    registry = Registry.discover(settings, plugins=False)
     assert "single.hello" in registry and "packaged.hello" in registry
     assert [(f.pack, "this pack is broken" in f.error) for f in registry.failures] == [
         ("crash", True)
@@ -103,7 +110,7 @@ def test_duplicate_ids_keep_the_first(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "one.py").write_text(GOOD_PACK.format(ns="same"))
     (folder / "two.py").write_text(GOOD_PACK.format(ns="same"))
-    registry = Registry.discover(settings, entry_points=False)
+    registry = Registry.discover(settings, plugins=False)
     assert registry.get("same.hello").pack == "one"  # type: ignore[union-attr]
     assert len(registry.failures) == 1 and "already provided by pack 'one'" in (
         registry.failures[0].error

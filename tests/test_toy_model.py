@@ -62,7 +62,7 @@ def test_measures_catch_wrong_attributes() -> None:
 
 
 def test_toy_workflows_use_the_default_sampler() -> None:
-    registry = Registry.discover(entry_points=False)
+    registry = Registry.discover(plugins=False)
     for path in WORKFLOWS.values():
         inputs = load_document(path, registry).nodes["sample"].inputs
         assert inputs["sampler_name"] == toy_eval.SAMPLER, path
@@ -77,7 +77,7 @@ def test_toy_workflows_validate(tmp_path: Path) -> None:
     # Load Image reads the home's input/ folder: the shipped images are copied there.
     for image in ASSETS.glob("*.png"):
         shutil.copy(image, tmp_path / image.name)
-    registry = Registry.discover(entry_points=False)
+    registry = Registry.discover(plugins=False)
     settings = Settings.at(REPO, input_dir=tmp_path)
     for path in WORKFLOWS.values():
         assert validate(load_document(path, registry), registry, settings) == [], path

@@ -159,7 +159,7 @@ def through_nodes(reference: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.at(tmp, models_dir=MODELS, device="cpu", dtype="float32")
         settings.input_dir.mkdir(parents=True)
-        executor = Executor(Registry.discover(entry_points=False), settings)
+        executor = Executor(Registry.discover(plugins=False), settings)
         for i, scene in enumerate(scenes):
             hint = None
             if i % 2:  # every other one with its silhouette through the ControlNet

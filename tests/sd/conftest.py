@@ -80,7 +80,7 @@ def sd_settings(model_home: Path, tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def sd_registry() -> Registry:
-    registry = Registry.discover(entry_points=False)
+    registry = Registry.discover(plugins=False)
     assert not registry.failures
     return registry
 

@@ -79,7 +79,7 @@ def test_a_prompt_streams_its_events_in_order_and_its_image_is_served(server: Se
 def test_a_comfyui_api_prompt_runs_and_an_identical_one_is_served_from_cache(
     server: Server,
 ) -> None:
-    registry = Registry.discover(entry_points=False)
+    registry = Registry.discover(plugins=False)
     prompt = to_comfy_api(parse_workflow(toy_workflow(steps=6, seed=11)), registry)
     assert prompt is not None and prompt["sample"]["class_type"] == "KSampler"
     listener = Listener(server)
