@@ -53,6 +53,23 @@ class NodeFailed:
     input: str | None = None  # the input at fault, when the node said so
     traceback: str = ""
 
+    def __str__(self) -> str:
+        where = f"node {self.node} ({self.type})" if self.node else "the run"
+        if self.input:
+            where += f", input {self.input!r}"
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a user is told (the CLI's --json, a job's record): node, type, input at
+        fault, exception class and message. The traceback stays out: it is for the log."""
+        return {
+            "node": self.node,
+            "type": self.type,
+            "input": self.input,
+            "exception": self.exception,
+            "message": self.message,
+        }
+
 
 @dataclass(frozen=True)
 class RunFinished:

@@ -12,16 +12,14 @@ import argparse
 import json
 import os
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from apps.cli.codes import EXIT_OK, report_invalid
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.workflow import DocumentError, Workflow, json_schema
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         workflow = _load(args.workflow, registry, args.set if args.command == "run" else [])
     except DocumentError as exc:
-        return _report_invalid(args.json, [{"code": "unreadable", "message": str(exc)}])
+        return report_invalid(args.json, [{"code": "unreadable", "message": str(exc)}])
     if args.command == "validate":
         return _validate(workflow, registry, settings, args.json)
-    return _run(workflow, registry, settings, args)
+    from apps.cli.run import run
+
+    return run(workflow, registry, settings, as_json=args.json, quiet=args.quiet)
 
 
 def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> int:
@@ -162,108 +162,17 @@ def _load(path: str, registry: Registry, sets: list[str]) -> Workflow:
     return workflow.with_inputs(changes) if changes else workflow
 
 
-def _report_invalid(as_json: bool, problems: list[dict[str, Any]]) -> int:
-    if as_json:
-        print(json.dumps({"valid": False, "problems": problems}, indent=2))
-    else:
-        for p in problems:
-            where = f"node {p['node']}" if p.get("node") else "workflow"
-            if p.get("input"):
-                where += f", input {p['input']!r}"
-            print(f"error: {where}: {p['message']} [{p['code']}]", file=sys.stderr)
-    return EXIT_INVALID
-
-
 def _validate(workflow: Workflow, registry: Registry, settings: Settings, as_json: bool) -> int:
     from engine.validate import validate
 
     problems = validate(workflow, registry, settings)
     if problems:
-        return _report_invalid(as_json, [p.to_dict() for p in problems])
+        return report_invalid(as_json, [p.to_dict() for p in problems])
     if as_json:
         print(json.dumps({"valid": True, "problems": []}))
     else:
         print(f"ok: {len(workflow.nodes)} nodes, no problems", file=sys.stderr)
     return EXIT_OK
-
-
-def _run(workflow: Workflow, registry: Registry, settings: Settings, args: Any) -> int:
-    from apps.cli.progress import ProgressBars
-    from engine.executor import Executor, RunResult
-
-    executor = Executor(registry, settings)
-    bars = ProgressBars(enabled=not args.quiet and not args.json)
-    box: list[RunResult] = []
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            box.append(executor.run(workflow, listener=bars))
-        finally:
-            done.set()
-
-    # The run goes on a worker thread so Ctrl+C reaches the main thread, which turns it
-    # into a cooperative interrupt. (Event.wait, unlike Thread.join, survives the signal.)
-    threading.Thread(target=work, daemon=True).start()
-    try:
-        while not done.wait(0.1):
-            pass
-    except KeyboardInterrupt:
-        executor.interrupt()
-        done.wait()
-    bars.close()
-    if not box:
-        print("error: the run ended without a result", file=sys.stderr)
-        return EXIT_FAILED
-    result = box[0]
-    if result.status == "invalid":
-        return _report_invalid(args.json, [p.to_dict() for p in result.problems])
-    files = [str(path) for path in _written_files(result, settings)]
-    if args.json:
-        error = result.error
-        print(
-            json.dumps(
-                {
-                    "status": result.status,
-                    "files": files,
-                    "outputs": result.ui,
-                    "executed": result.executed,
-                    "cached": result.cached,
-                    "error": None
-                    if error is None
-                    else {
-                        "node": error.node,
-                        "type": error.type,
-                        "input": error.input,
-                        "exception": error.exception,
-                        "message": error.message,
-                    },
-                },
-                indent=2,
-            )
-        )
-    elif result.error is not None:
-        error = result.error
-        where = f"node {error.node} ({error.type})" + (
-            f", input {error.input!r}" if error.input else ""
-        )
-        print(f"error: {where}: {error.message}", file=sys.stderr)
-    else:
-        print("\n".join(files))
-    return {"success": EXIT_OK, "failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}[
-        result.status
-    ]
-
-
-def _written_files(result: Any, settings: Settings) -> list[Path]:
-    folders = {"output": settings.output_dir, "temp": settings.temp_dir}
-    return [
-        folders.get(item.get("type", "output"), settings.output_dir)
-        / item.get("subfolder", "")
-        / item["filename"]
-        for ui in result.ui.values()
-        for item in ui.get("images", [])
-    ]
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The server's side of a Ray cluster: a pool of `RenderWorker` actors fed from the
-persistent queue. Same surface as the local `Runner`, so the routes do not care which runs.
+persistent queue. A `JobRunner` like the in-process one, so the routes do not care which runs.
 
 The queue stays here; each actor takes one job at a time, so pending jobs wait in SQLite
 (and survive a restart) rather than in Ray. Dispatch prefers an idle actor that already
@@ -13,6 +13,7 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,17 +21,15 @@ from apps.cluster.config import ClusterUnreachable, RayConfig
 from apps.cluster.outputs import ReturnedFiles
 from apps.cluster.wire import input_files
 from apps.cluster.worker import RenderWorker
-from apps.jobs.lifecycle import announce, fail, record, reporter_for
+from apps.jobs.lifecycle import JobRefused, Publish, WorkerLost, announce, run_job
 from apps.jobs.messages import JobMessages, jpeg_frame
 from apps.jobs.queue import Job, JobQueue
-from apps.server.hub import Hub
-from engine.events import NodeCached, NodeFailed, NodeFinished
+from engine.events import NodeCached, NodeFinished
 from engine.executor import RunResult
 from engine.settings import Settings
-from engine.workflow import DocumentError, parse_workflow
+from engine.workflow import Workflow
 
 log = logging.getLogger(__name__)
-WORKER_LOST = "WorkerLost"
 
 
 @dataclass
@@ -61,8 +60,8 @@ class WorkerSlot:
 
 
 class RayPool:
-    def __init__(self, queue: JobQueue, hub: Hub, settings: Settings, config: RayConfig):
-        self.queue, self.hub, self.settings, self.config = queue, hub, settings, config
+    def __init__(self, queue: JobQueue, publish: Publish, settings: Settings, config: RayConfig):
+        self.queue, self.publish, self.settings, self.config = queue, publish, settings, config
         self.files = ReturnedFiles(settings)
         self.slots: list[WorkerSlot] = []
         self._lock = threading.Lock()
@@ -71,7 +70,7 @@ class RayPool:
         self._threads: list[threading.Thread] = []
         self._dispatcher = threading.Thread(target=self._dispatch, name="diffgraph-ray-dispatch")
 
-    # -- the Runner surface -------------------------------------------------------------
+    # -- the JobRunner surface ----------------------------------------------------------
 
     def start(self) -> None:
         import ray
@@ -120,7 +119,7 @@ class RayPool:
         self.announce()
 
     def announce(self) -> None:
-        announce(self.queue, self.hub)
+        announce(self.queue, self.publish)
 
     def interrupt(self, job_id: str | None = None) -> bool:
         """Stop `job_id` where it runs, or every running job when None."""
@@ -177,44 +176,35 @@ class RayPool:
         thread.start()
 
     def _run_on(self, slot: WorkerSlot, job: Job) -> None:
+        run_job(self.queue, self.publish, job, partial(self._execute, slot), self._stopping)
+        if slot.state == "lost":
+            self.wake()  # its job may be pending again, for another worker
+            self._wait_ready(slot)
+        else:
+            self._idle(slot)
+
+    def _execute(
+        self, slot: WorkerSlot, workflow: Workflow, job: Job, reporter: JobMessages
+    ) -> RunResult:
+        """Run the job on the slot's actor; the images it returns take the server's names."""
         from ray.exceptions import RayActorError
 
-        reporter = reporter_for(job, self.hub)
         try:
-            parse_workflow(job.workflow)
             inputs = input_files(job.workflow, self.settings.input_dir, slot.inputs_sent)
-        except (DocumentError, ValueError) as exc:
-            reporter.invalid(None, str(exc))
-            fail(
-                self.queue,
-                job,
-                "failed",
-                {"message": str(exc)},
-                reporter,
-                RunResult(job.id, "invalid"),
-            )
-            return self._idle(slot)
+        except ValueError as exc:
+            raise JobRefused(str(exc)) from None
+        incarnation = slot.info.get("incarnation", "")
         try:
             outcome = self._relay(slot, job, reporter, inputs)
         except RayActorError as exc:
-            return self._lost(slot, job, reporter, exc)
-        except Exception:  # a bug of ours in the worker: the job fails, the pool goes on
-            log.exception("job %s failed on %s outside any node", job.id, slot.name)
-            error = {"message": "internal error while running the job; see the worker's log"}
-            fail(self.queue, job, "failed", error, reporter, RunResult(job.id, "failed"))
-            return self._idle(slot)
+            raise WorkerLost(self._lost(slot, exc)) from None
         result: RunResult = outcome["result"]
-        incarnation = slot.info.get("incarnation", "")
         result.ui = {n: self.files.rename(incarnation, ui) or {} for n, ui in result.ui.items()}
         with self._lock:
             slot.info = {k: v for k, v in outcome.items() if k not in ("result", "store_events")}
             slot.store_events.extend({"job": job.id, **e} for e in outcome["store_events"])
             slot.jobs_done += 1
-        if result.status == "interrupted" and self._stopping.is_set():
-            self.queue.put_back(job.id)  # a clean stop: it runs again after the restart
-        else:
-            record(self.queue, job, result, reporter)
-        self._idle(slot)
+        return result
 
     def _relay(
         self, slot: WorkerSlot, job: Job, reporter: JobMessages, inputs: list[Any]
@@ -228,7 +218,7 @@ class RayPool:
             if kind == "files":
                 self.files.receive(incarnation, payload)
             elif kind == "preview":
-                self.hub.publish(jpeg_frame(payload), job.client_id)
+                self.publish(jpeg_frame(payload), job.client_id)
             elif kind == "event":
                 if isinstance(payload, NodeFinished | NodeCached):
                     payload = replace(payload, ui=self.files.rename(incarnation, payload.ui))
@@ -237,22 +227,17 @@ class RayPool:
                 return dict(payload)
         raise RuntimeError("the worker's stream ended without a result")
 
-    def _lost(self, slot: WorkerSlot, job: Job, reporter: JobMessages, exc: Exception) -> None:
+    def _lost(self, slot: WorkerSlot, exc: Exception) -> str:
+        """The slot's actor died: forget what it held (Ray restarts it as a new
+        incarnation); returns why, for the job's record."""
         with self._lock:
+            self.files.forget(slot.info.get("incarnation", ""))  # its names died with it
             slot.state, slot.job, slot.info = "lost", None, {}
             slot.inputs_sent.clear()  # its scratch folder is gone with it
             slot.restarts += 1
         reason = f"{slot.name} was lost while running the job ({type(exc).__name__})"
         log.warning("%s", reason)
-        if job.attempts == 0 and not self._stopping.is_set():
-            self.queue.put_back(job.id, lost_worker=True)  # once, to whichever is free next
-            self.wake()
-        else:
-            message = f"{reason}, a second time: not retried again"
-            reporter(NodeFailed("", "", WORKER_LOST, message))
-            error = {"message": message, "exception": WORKER_LOST}
-            fail(self.queue, job, "failed", error, reporter, RunResult(job.id, "failed"))
-        self._wait_ready(slot)
+        return reason
 
     def _wait_ready(self, slot: WorkerSlot) -> None:
         """Until the actor (new, or restarted by Ray) answers, then mark it idle."""

@@ -1,39 +1,27 @@
-"""The worker: one thread that takes jobs from the persistent queue, runs them on the
-executor and reports over the hub. It is off the event loop, so the API keeps answering
-while a job runs."""
+"""The in-process worker: one thread that takes jobs from the persistent queue and runs
+them on this process's executor. It is off the event loop, so the API keeps answering while
+a job runs."""
 
 from __future__ import annotations
 
-import logging
 import threading
-from typing import Any, Protocol
+from typing import Any
 
-from apps.jobs.lifecycle import announce, fail, record, reporter_for
+from apps.jobs.lifecycle import Publish, announce, run_job
+from apps.jobs.messages import JobMessages
 from apps.jobs.queue import Job, JobQueue
-from apps.server.hub import Hub
 from engine.executor import Executor, RunResult
-from engine.workflow import DocumentError, parse_workflow
-
-log = logging.getLogger(__name__)
+from engine.workflow import Workflow
 
 
-class JobRunner(Protocol):
-    """What the routes use to drive jobs: this in-process `Runner`, or a Ray pool."""
+class LocalRunner:
+    """A `JobRunner` that runs one job at a time on one executor, so models and cached
+    outputs stay between jobs."""
 
-    def start(self) -> None: ...
-    def stop(self, timeout: float = 30.0) -> None: ...
-    def wake(self) -> None: ...
-    def announce(self) -> None: ...
-    def interrupt(self, job_id: str | None = None) -> bool: ...
-    def free(self, unload_models: bool, free_memory: bool) -> None: ...
-    def workers(self) -> list[dict[str, Any]]: ...
-
-
-class Runner:
-    def __init__(self, queue: JobQueue, executor: Executor, hub: Hub) -> None:
+    def __init__(self, queue: JobQueue, executor: Executor, publish: Publish) -> None:
         self.queue = queue
         self.executor = executor
-        self.hub = hub
+        self.publish = publish
         self.current: Job | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -58,7 +46,7 @@ class Runner:
 
     def announce(self) -> None:
         """Tell every client how many jobs are left."""
-        announce(self.queue, self.hub)
+        announce(self.queue, self.publish)
 
     def interrupt(self, job_id: str | None = None) -> bool:
         """Stop the running job (only if it is `job_id`, when given)."""
@@ -98,41 +86,13 @@ class Runner:
             with self._lock:
                 self.current = job
             self.announce()
-            try:
-                self._run(job)
-            except Exception:  # a bug of ours: the job fails, the worker goes on
-                log.exception("job %s failed outside any node", job.id)
-                error = {"message": "internal error while running the job; see the server log"}
-                self.queue.finish(job.id, "failed", error=error)
-                self.hub.publish(
-                    {"type": "executing", "data": {"node": None, "prompt_id": job.id}},
-                    job.client_id,
-                )
-            finally:
-                with self._lock:
-                    self.current = None
-                self.announce()
+            run_job(self.queue, self.publish, job, self._execute, self._stopping)
+            with self._lock:
+                self.current = None
+            self.announce()
 
-    def _run(self, job: Job) -> None:
-        reporter = reporter_for(job, self.hub)
-        try:
-            workflow = parse_workflow(job.workflow)
-        except DocumentError as exc:
-            reporter.invalid(None, str(exc))
-            fail(
-                self.queue,
-                job,
-                "failed",
-                {"message": str(exc)},
-                reporter,
-                RunResult(job.id, "invalid"),
-            )
-            return
-        result = self.executor.run(workflow, targets=job.targets, listener=reporter, run_id=job.id)
-        if result.status == "interrupted" and self._stopping.is_set():
-            self.queue.put_back(job.id)  # a clean stop: it runs again after the restart
-            return
-        record(self.queue, job, result, reporter)
+    def _execute(self, workflow: Workflow, job: Job, reporter: JobMessages) -> RunResult:
+        return self.executor.run(workflow, targets=job.targets, listener=reporter, run_id=job.id)
 
     def _apply_free(self) -> None:
         with self._lock:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from apps.jobs.local import JobRunner, Runner
+from apps.jobs.local import LocalRunner
 from apps.jobs.queue import JobQueue
+from apps.jobs.runner import JobRunner
 from apps.server import routes_files, routes_info, routes_jobs, routes_v1, routes_ws
 from apps.server.hub import Hub
 from apps.server.security import guard
@@ -39,9 +40,9 @@ def create_app(
     if config.ray is not None:
         from apps.cluster.pool import RayPool  # imports Ray only when asked for
 
-        runner = RayPool(queue, hub, settings, config.ray)
+        runner = RayPool(queue, hub.publish, settings, config.ray)
     else:
-        runner = Runner(queue, executor, hub)
+        runner = LocalRunner(queue, executor, hub.publish)
     services = Services(settings, config, registry, queue, executor, runner, hub)
     app = web.Application(middlewares=[guard], client_max_size=config.max_upload_bytes)
     app[SERVICES] = services

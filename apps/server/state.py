@@ -10,8 +10,8 @@ from pathlib import Path
 from aiohttp import web
 
 from apps.cluster.config import RayConfig
-from apps.jobs.local import JobRunner
 from apps.jobs.queue import JobQueue
+from apps.jobs.runner import JobRunner
 from apps.server.hub import Hub
 from engine.executor import Executor
 from engine.registry import Registry
