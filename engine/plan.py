@@ -3,15 +3,14 @@ which of them must actually execute because the cache does not hold their result
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cache import CacheEntry, OutputCache, cache_key
+from engine.graph import WorkflowGraph
 from engine.registry import Registry
 from engine.settings import Settings
-from engine.validate import needed_nodes
 from engine.workflow import Link, Workflow
 
 
@@ -35,28 +34,6 @@ class Plan:
     up_to_date: list[str] = field(default_factory=list)
 
 
-def topological_order(workflow: Workflow, nodes: Collection[str]) -> list[str]:
-    """Kahn's algorithm over `nodes`; ties keep document order so runs are repeatable.
-    Validation has already refused cycles."""
-    indegree = {n: 0 for n in nodes}
-    children: dict[str, list[str]] = {n: [] for n in nodes}
-    for node_id in nodes:
-        for value in workflow.nodes[node_id].inputs.values():
-            if isinstance(value, Link) and value.node in indegree:
-                indegree[node_id] += 1
-                children[value.node].append(node_id)
-    ready = deque(n for n in workflow.nodes if n in indegree and indegree[n] == 0)
-    order: list[str] = []
-    while ready:
-        node_id = ready.popleft()
-        order.append(node_id)
-        for child in children[node_id]:
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                ready.append(child)
-    return order
-
-
 def literal_inputs(workflow: Workflow, registry: Registry, node_id: str) -> dict[str, Any]:
     """The node's widget values, defaults filled in (so they are part of its cache key)."""
     node = workflow.nodes[node_id]
@@ -77,7 +54,8 @@ def make_plan(
     targets: Collection[str],
     cache: OutputCache,
 ) -> Plan:
-    order = topological_order(workflow, needed_nodes(workflow, targets))
+    graph = WorkflowGraph(workflow)
+    order = graph.order(graph.needed(targets))
     keys: dict[str, str] = {}
     for node_id in order:
         node = workflow.nodes[node_id]

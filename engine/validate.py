@@ -10,8 +10,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import networkx as nx
-
+from engine.graph import WorkflowGraph
 from engine.node import InputSpec, NodeSpec
 from engine.registry import Registry
 from engine.settings import Settings
@@ -51,21 +50,6 @@ class Problem:
         return asdict(self)
 
 
-def needed_nodes(workflow: Workflow, targets: Collection[str]) -> set[str]:
-    """The targets and every node they depend on through links."""
-    seen: set[str] = set()
-    stack = [t for t in targets if t in workflow.nodes]
-    while stack:
-        node_id = stack.pop()
-        if node_id in seen:
-            continue
-        seen.add(node_id)
-        for value in workflow.nodes[node_id].inputs.values():
-            if isinstance(value, Link) and value.node in workflow.nodes:
-                stack.append(value.node)
-    return seen
-
-
 def output_nodes(workflow: Workflow, registry: Registry) -> list[str]:
     """Ids of the nodes that produce results (Save Image and the like)."""
     return [
@@ -98,7 +82,7 @@ def validate(
         for target in targets:
             if target not in workflow.nodes:
                 problems.append(Problem("unknown_target", f"there is no node {target!r} to run"))
-        scope = needed_nodes(workflow, targets)
+        scope = WorkflowGraph(workflow).needed(targets)
     choice_lists: dict[int, list[Any] | None] = {}  # a dynamic list is read once per call
     for node_id in scope:
         problems.extend(_check_node(node_id, workflow, registry, settings, choice_lists))
@@ -220,19 +204,9 @@ def _check_value(
 
 
 def _check_cycles(workflow: Workflow, scope: Collection[str]) -> Iterator[Problem]:
-    graph = nx.DiGraph()
-    graph.add_edges_from(
-        (link.node, node_id)
-        for node_id, _, link in workflow.links()
-        if node_id in scope and link.node in workflow.nodes
-    )
-    for component in nx.strongly_connected_components(graph):
-        if len(component) == 1:
-            only = next(iter(component))
-            if not graph.has_edge(only, only):
-                continue
-        members = ", ".join(sorted(component))
-        for node_id in sorted(component):
+    for loop in WorkflowGraph(workflow).cycles(scope):
+        members = ", ".join(loop)
+        for node_id in loop:
             yield Problem(
                 "cycle",
                 f"is part of a cycle through nodes {members}; a workflow "

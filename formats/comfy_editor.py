@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
-from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from pydantic import ValidationError
 
+from engine.graph import CycleError, WorkflowGraph
 from engine.node import NodeSpec
 from engine.registry import Registry
 from engine.types import type_name
@@ -258,18 +258,12 @@ def _int_ids(node_ids: list[str]) -> dict[str, int]:
 
 def _order_and_depth(workflow: Workflow) -> tuple[dict[str, int], dict[str, int]]:
     """Execution order (ComfyUI saves it) and a column for each node that has no position."""
-    sources = {
-        node_id: {v.node for v in n.inputs.values() if isinstance(v, Link)} & workflow.nodes.keys()
-        for node_id, n in workflow.nodes.items()
-    }
+    graph = WorkflowGraph(workflow)
     try:
-        ordered = list(TopologicalSorter(sources).static_order())
+        ordered = graph.order(workflow.nodes.keys())
     except CycleError:  # validation reports the cycle; any order will do here
         ordered = list(workflow.nodes)
-    depth: dict[str, int] = {}
-    for node_id in ordered:
-        depth[node_id] = 1 + max((depth.get(s, 0) for s in sources[node_id]), default=-1)
-    return {n: i for i, n in enumerate(ordered)}, depth
+    return {n: i for i, n in enumerate(ordered)}, graph.depths(ordered)
 
 
 @dataclass(frozen=True)

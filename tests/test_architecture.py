@@ -89,7 +89,9 @@ def imports_of(path: Path) -> list[Import]:
                     anchor = package.split(".")[: len(package.split(".")) - child.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
                 found.extend(
-                    Import(module, f"{base}.{a.name}" if a.name != "*" else base, child.lineno, inner)
+                    Import(
+                        module, f"{base}.{a.name}" if a.name != "*" else base, child.lineno, inner
+                    )
                     for a in child.names
                 )
             visit(child, inner)
@@ -119,7 +121,9 @@ def all_imports() -> list[Import]:
 
 
 def test_every_package_of_ours_has_a_rule(rules: Rules) -> None:
-    unruled = sorted({module_name(p) for p in sources() if our_package(module_name(p), rules) is None})
+    unruled = sorted(
+        {module_name(p) for p in sources() if our_package(module_name(p), rules) is None}
+    )
     assert not unruled, f"ARCHITECTURE.md's rules do not cover: {unruled}"
 
 

@@ -5,13 +5,13 @@ node and input, in ComfyUI's `node_errors` shape."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from typing import Any
 
 from apps.jobs.queue import Job
 from apps.server.state import Services
+from engine.graph import WorkflowGraph
 from engine.registry import Registry
-from engine.validate import Problem, needed_nodes, output_nodes, validate
+from engine.validate import Problem, output_nodes, validate
 from engine.workflow import DocumentError, Workflow
 from formats.load import to_workflow
 
@@ -63,7 +63,8 @@ def node_errors(workflow: Workflow, registry: Registry, problems: list[Problem])
     """ComfyUI's 400 body: a summary `error` plus the problems of each node."""
     general = [p for p in problems if p.node is None or p.node not in workflow.nodes]
     per_node: dict[str, Any] = {}
-    outputs = output_nodes(workflow, registry)
+    graph = WorkflowGraph(workflow)
+    needs = {output: graph.needed([output]) for output in output_nodes(workflow, registry)}
     for problem in problems:
         if problem in general:
             continue
@@ -72,7 +73,7 @@ def node_errors(workflow: Workflow, registry: Registry, problems: list[Problem])
             spec = registry.get(workflow.nodes[node_id].type)
             per_node[node_id] = {
                 "errors": [],
-                "dependent_outputs": _dependents(workflow, outputs, node_id),
+                "dependent_outputs": [o for o, needed in needs.items() if node_id in needed],
                 "class_type": (spec.comfy or spec.id) if spec else workflow.nodes[node_id].type,
             }
         per_node[node_id]["errors"].append(
@@ -91,10 +92,6 @@ def node_errors(workflow: Workflow, registry: Registry, problems: list[Problem])
     body["node_errors"] = per_node
     body["problems"] = [p.to_dict() for p in problems]  # ours: flat, with node and input
     return body
-
-
-def _dependents(workflow: Workflow, outputs: Collection[str], node_id: str) -> list[str]:
-    return [o for o in outputs if node_id in needed_nodes(workflow, [o])]
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:
