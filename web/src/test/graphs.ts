@@ -1,5 +1,5 @@
-// A 30-node graph for measuring renders: a loader, 28 samplers in a chain, a save. Each
-// sampler has ports and the usual widgets (seed, steps, cfg slider, choice, prompt).
+// Graphs for tests: a loader, samplers in a chain, a save. Each sampler has a port and the
+// usual widgets (seed, steps, cfg slider, choice, prompt).
 import type { NodeSchema, Schemas, WorkflowDoc, WorkflowNode } from "../lib/types";
 
 function schema(id: string, inputs: NodeSchema["inputs"], outputs: NodeSchema["outputs"]): NodeSchema {
@@ -34,13 +34,12 @@ export const schemas: Schemas = {
   "test.save": schema("test.save", [{ name: "latent", type: "LATENT", kind: "port", required: true }], []),
 };
 
-export const NODE_COUNT = 30;
-
-export function graph30(): WorkflowDoc {
+/** `count` nodes: "1" loads, "2" .. "count-1" sample (each from the one before), `count` saves. */
+export function chain(count: number): WorkflowDoc {
   const nodes: Record<string, WorkflowNode> = { "1": { type: "test.load", inputs: {} } };
-  for (let i = 2; i < NODE_COUNT; i++) {
+  for (let i = 2; i < count; i++) {
     nodes[String(i)] = { type: "test.sample", inputs: { latent: { node: String(i - 1), output: "latent" }, steps: 20 } };
   }
-  nodes[String(NODE_COUNT)] = { type: "test.save", inputs: { latent: { node: String(NODE_COUNT - 1), output: "latent" } } };
+  nodes[String(count)] = { type: "test.save", inputs: { latent: { node: String(count - 1), output: "latent" } } };
   return { format: "diffgraph.workflow", version: 1, nodes, groups: [], ui: {}, meta: {} };
 }
