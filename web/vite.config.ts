@@ -14,5 +14,5 @@ export default defineConfig({
       "/api/ws": { target: api, ws: true },
     },
   },
-  test: { include: ["src/**/*.test.ts"] },
+  test: { include: ["src/**/*.test.{ts,tsx}"] },
 });

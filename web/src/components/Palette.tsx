@@ -15,6 +15,35 @@ export function matches(schema: NodeSchema, query: string): boolean {
   return words.every((w) => text.includes(w));
 }
 
+interface ItemsProps {
+  found: NodeSchema[]; // sorted by category
+  active: number;
+  onHover: (index: number) => void;
+  onPick: (type: string) => void;
+}
+
+/** The matches, under a heading at each new category. */
+function PaletteItems({ found, active, onHover, onPick }: ItemsProps) {
+  return found.map((schema, index) => (
+    <div key={schema.id}>
+      {schema.category !== (index === 0 ? "" : found[index - 1].category) && (
+        <div className="palette-category">{schema.category}</div>
+      )}
+      <button
+        className={`palette-item ${index === active ? "active" : ""}`}
+        data-testid="palette-item"
+        data-type={schema.id}
+        title={schema.description}
+        onMouseEnter={() => onHover(index)}
+        onClick={() => onPick(schema.id)}
+      >
+        <span>{schema.title}</span>
+        <small>{schema.id}</small>
+      </button>
+    </div>
+  ));
+}
+
 export function Palette({ schemas, onPick, onClose }: Props) {
   const [query, setQuery] = useState("");
   const [active, setActive] = useState(0);
@@ -38,7 +67,6 @@ export function Palette({ schemas, onPick, onClose }: Props) {
     else return;
     e.preventDefault();
   };
-  let category = "";
   return (
     <div className="overlay" onMouseDown={onClose}>
       <div className="palette" data-testid="palette" onMouseDown={(e) => e.stopPropagation()}>
@@ -52,26 +80,7 @@ export function Palette({ schemas, onPick, onClose }: Props) {
         />
         <div className="palette-list" ref={list}>
           {found.length === 0 && <div className="empty">no node matches “{query}”</div>}
-          {found.map((schema, index) => {
-            const heading = schema.category !== category;
-            category = schema.category;
-            return (
-              <div key={schema.id}>
-                {heading && <div className="palette-category">{schema.category}</div>}
-                <button
-                  className={`palette-item ${index === active ? "active" : ""}`}
-                  data-testid="palette-item"
-                  data-type={schema.id}
-                  title={schema.description}
-                  onMouseEnter={() => setActive(index)}
-                  onClick={() => onPick(schema.id)}
-                >
-                  <span>{schema.title}</span>
-                  <small>{schema.id}</small>
-                </button>
-              </div>
-            );
-          })}
+          <PaletteItems found={found} active={active} onHover={setActive} onPick={onPick} />
         </div>
       </div>
     </div>

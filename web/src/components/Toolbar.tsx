@@ -1,67 +1,63 @@
 // The bar above the canvas: run, files, edit, view, and what the server says.
-import type { Connection } from "../lib/socket";
+import { useStore } from "../store";
 
-interface Props {
-  name: string | null;
-  connection: Connection;
-  queueRemaining: number;
-  canUndo: boolean;
-  canRedo: boolean;
-  dark: boolean;
-  onQueue: () => void;
-  onInterrupt: () => void;
-  onWorkflows: () => void;
-  onSave: () => void;
-  onUndo: () => void;
-  onRedo: () => void;
-  onAdd: () => void;
-  onGroup: () => void;
-  onRefresh: () => void;
-  onTheme: () => void;
+function ServerState() {
+  const connection = useStore((s) => s.connection);
+  const queueRemaining = useStore((s) => s.run.queueRemaining);
+  return (
+    <span className={`conn conn-${connection}`} data-testid="connection" title={`server connection: ${connection}`}>
+      {connection === "open" ? `queue: ${queueRemaining}` : connection}
+    </span>
+  );
 }
 
-export function Toolbar(p: Props) {
+export function Toolbar() {
+  const name = useStore((s) => s.name);
+  const canUndo = useStore((s) => s.canUndo);
+  const canRedo = useStore((s) => s.canRedo);
+  const dark = useStore((s) => s.dark);
+  // Actions never change, so reading them once here costs no re-render.
+  const a = useStore.getState();
+  const refresh = () => void a.refreshSchemas().then(() => a.say("node lists refreshed"));
   return (
     <header className="toolbar">
       <strong className="brand">diffgraph</strong>
-      <button className="primary" data-testid="queue" title="Queue the workflow (Ctrl+Enter)" onClick={p.onQueue}>
+      <button className="primary" data-testid="queue" title="Queue the workflow (Ctrl+Enter)" onClick={() => void a.queue()}>
         Queue
       </button>
-      <button data-testid="interrupt" title="Stop the running job" onClick={p.onInterrupt}>
+      <button data-testid="interrupt" title="Stop the running job" onClick={() => void a.interrupt()}>
         Interrupt
       </button>
       <span className="sep" />
-      <button data-testid="workflows" title="Open, save as, import, download" onClick={p.onWorkflows}>
+      <button data-testid="workflows" title="Open, save as, import, download" onClick={() => a.openDialog({ focusSave: false })}>
         Workflows…
       </button>
-      <button data-testid="save" title="Save to the server (Ctrl+S)" onClick={p.onSave}>
+      <button data-testid="save" title="Save to the server (Ctrl+S)" onClick={a.save}>
         Save
       </button>
       <span className="sep" />
-      <button title="Undo (Ctrl+Z)" disabled={!p.canUndo} data-testid="undo" onClick={p.onUndo}>
+      <button title="Undo (Ctrl+Z)" disabled={!canUndo} data-testid="undo" onClick={a.undo}>
         Undo
       </button>
-      <button title="Redo (Ctrl+Y)" disabled={!p.canRedo} data-testid="redo" onClick={p.onRedo}>
+      <button title="Redo (Ctrl+Y)" disabled={!canRedo} data-testid="redo" onClick={a.redo}>
         Redo
       </button>
-      <button title="Add a node (double-click the canvas, Ctrl+K or Shift+A)" data-testid="add-node" onClick={p.onAdd}>
+      <button title="Add a node (double-click the canvas, Ctrl+K or Shift+A)" data-testid="add-node" onClick={() => a.openPalette()}>
         Add node
       </button>
-      <button title="Group the selected nodes (Ctrl+G)" onClick={p.onGroup}>
+      <button title="Group the selected nodes (Ctrl+G)" onClick={a.groupSelection}>
         Group
       </button>
-      <button title="Reload node lists and model choices from the server" onClick={p.onRefresh}>
+      <button title="Reload node lists and model choices from the server" onClick={refresh}>
         ↻
       </button>
       <span className="grow" />
       <span className="workflow-name" data-testid="workflow-name">
-        {p.name ?? "unsaved workflow"}
+        {name ?? "unsaved workflow"}
       </span>
-      <span className={`conn conn-${p.connection}`} data-testid="connection" title={`server connection: ${p.connection}`}>
-        {p.connection === "open" ? `queue: ${p.queueRemaining}` : p.connection}
-      </span>
-      <button className="icon" title="Light / dark" onClick={p.onTheme}>
-        {p.dark ? "☀" : "☾"}
+      <ServerState />
+      <button className="icon" title="Light / dark" onClick={a.toggleTheme}>
+        {dark ? "☀" : "☾"}
       </button>
     </header>
   );

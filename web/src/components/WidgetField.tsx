@@ -39,105 +39,117 @@ function NumberBox({ spec, value, onChange }: Pick<Props, "spec" | "value" | "on
   );
 }
 
-export function WidgetField({ spec, value, seedControl, onChange, onSeedControl }: Props) {
-  const kind = widgetKind(spec);
-  const testid = `widget-${spec.name}`;
+function ChoiceField({ spec, value, onChange }: Pick<Props, "spec" | "value" | "onChange">) {
+  const choices = spec.choices ?? [];
+  const missing = value !== null && value !== undefined && !choices.includes(String(value));
+  return (
+    <select
+      className="nodrag"
+      value={String(value ?? "")}
+      data-testid={`widget-${spec.name}`}
+      onChange={(e) => onChange(e.target.value, true)}
+    >
+      {missing && <option value={String(value)}>{String(value)} (not on the server)</option>}
+      {choices.length === 0 && !missing && <option value="">(none found)</option>}
+      {choices.map((c) => (
+        <option key={c} value={c}>
+          {c}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+function SliderField({ spec, value, onChange }: Pick<Props, "spec" | "value" | "onChange">) {
+  const { min, max } = bounds(spec);
+  return (
+    <span className="slider">
+      <input
+        className="nodrag"
+        type="range"
+        min={min}
+        max={max}
+        step={stepOf(spec)}
+        value={Number(value ?? min)}
+        data-testid={`widget-${spec.name}`}
+        onChange={(e) => onChange(normalizeNumber(spec, Number(e.target.value)), false)}
+        onPointerUp={() => onChange(Number(value), true)}
+      />
+      <output>{String(value)}</output>
+    </span>
+  );
+}
+
+/** A seed: typed, rolled with the dice, and what happens to it after each queue. */
+function SeedField({ spec, value, seedControl, onChange, onSeedControl }: Props) {
+  return (
+    <span className="seed">
+      <NumberBox spec={spec} value={value} onChange={onChange} />
+      <button className="nodrag icon" title="a new random seed" onClick={() => onChange(randomSeed(spec), true)}>
+        ⚄
+      </button>
+      <select
+        className="nodrag"
+        title="what happens to the seed after each queue"
+        value={seedControl}
+        data-testid={`widget-${spec.name}-control`}
+        onChange={(e) => onSeedControl(e.target.value as SeedControl)}
+      >
+        <option value="fixed">fixed</option>
+        <option value="randomize">randomize after queue</option>
+      </select>
+    </span>
+  );
+}
+
+/** Text is committed to the undo history when the field is left, not at every key. */
+function TextField({ spec, value, onChange, multiline }: Pick<Props, "spec" | "value" | "onChange"> & { multiline: boolean }) {
+  if (multiline) {
+    return (
+      <textarea
+        className="nodrag nowheel"
+        rows={3}
+        value={String(value ?? "")}
+        data-testid={`widget-${spec.name}`}
+        onChange={(e) => onChange(e.target.value, false)}
+        onBlur={(e) => onChange(e.target.value, true)}
+      />
+    );
+  }
+  return (
+    <input
+      className="nodrag"
+      type="text"
+      value={String(value ?? "")}
+      data-testid={`widget-${spec.name}`}
+      onChange={(e) => onChange(e.target.value, false)}
+      onBlur={(e) => onChange(e.target.value, true)}
+    />
+  );
+}
+
+export function WidgetField(props: Props) {
+  const kind = widgetKind(props.spec);
   switch (kind) {
-    case "choice": {
-      const choices = spec.choices ?? [];
-      const missing = value !== null && value !== undefined && !choices.includes(String(value));
-      return (
-        <select
-          className="nodrag"
-          value={String(value ?? "")}
-          data-testid={testid}
-          onChange={(e) => onChange(e.target.value, true)}
-        >
-          {missing && <option value={String(value)}>{String(value)} (not on the server)</option>}
-          {choices.length === 0 && !missing && <option value="">(none found)</option>}
-          {choices.map((c) => (
-            <option key={c} value={c}>
-              {c}
-            </option>
-          ))}
-        </select>
-      );
-    }
+    case "choice":
+      return <ChoiceField {...props} />;
     case "toggle":
       return (
         <input
           className="nodrag"
           type="checkbox"
-          checked={Boolean(value)}
-          data-testid={testid}
-          onChange={(e) => onChange(e.target.checked, true)}
+          checked={Boolean(props.value)}
+          data-testid={`widget-${props.spec.name}`}
+          onChange={(e) => props.onChange(e.target.checked, true)}
         />
       );
-    case "slider": {
-      const { min, max } = bounds(spec);
-      return (
-        <span className="slider">
-          <input
-            className="nodrag"
-            type="range"
-            min={min}
-            max={max}
-            step={stepOf(spec)}
-            value={Number(value ?? min)}
-            data-testid={testid}
-            onChange={(e) => onChange(normalizeNumber(spec, Number(e.target.value)), false)}
-            onPointerUp={() => onChange(Number(value), true)}
-          />
-          <output>{String(value)}</output>
-        </span>
-      );
-    }
+    case "slider":
+      return <SliderField {...props} />;
     case "seed":
-      return (
-        <span className="seed">
-          <NumberBox spec={spec} value={value} onChange={onChange} />
-          <button
-            className="nodrag icon"
-            title="a new random seed"
-            onClick={() => onChange(randomSeed(spec), true)}
-          >
-            ⚄
-          </button>
-          <select
-            className="nodrag"
-            title="what happens to the seed after each queue"
-            value={seedControl}
-            data-testid={`${testid}-control`}
-            onChange={(e) => onSeedControl(e.target.value as SeedControl)}
-          >
-            <option value="fixed">fixed</option>
-            <option value="randomize">randomize after queue</option>
-          </select>
-        </span>
-      );
+      return <SeedField {...props} />;
     case "number":
-      return <NumberBox spec={spec} value={value} onChange={onChange} />;
-    case "multiline":
-      return (
-        <textarea
-          className="nodrag nowheel"
-          rows={3}
-          value={String(value ?? "")}
-          data-testid={testid}
-          onChange={(e) => onChange(e.target.value, false)}
-          onBlur={(e) => onChange(e.target.value, true)}
-        />
-      );
+      return <NumberBox {...props} />;
     default:
-      return (
-        <input
-          className="nodrag"
-          type="text"
-          value={String(value ?? "")}
-          data-testid={testid}
-          onChange={(e) => onChange(e.target.value, false)}
-          onBlur={(e) => onChange(e.target.value, true)}
-        />
-      );
+      return <TextField {...props} multiline={kind === "multiline"} />;
   }
 }

@@ -1,7 +1,7 @@
 // The workflow files: the project's examples and the user's folder on the server (open,
 // save as, delete), plus download and open from a local file (our JSON, ComfyUI's JSON,
 // or a PNG that carries a workflow).
-import { useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type { WorkflowEntry } from "../lib/api";
 import { api } from "../lib/api";
 
@@ -21,47 +21,80 @@ export function fileName(raw: string): string {
   return name.toLowerCase().endsWith(".json") ? name : `${name}.json`;
 }
 
-export function WorkflowDialog({ current, focusSave, onOpen, onSaveAs, onFile, onDownload, onClose, onError }: Props) {
-  const [entries, setEntries] = useState<WorkflowEntry[]>([]);
-  const [name, setName] = useState(current ?? "");
-  const [tick, setTick] = useState(0);
-  const picker = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    api.workflows().then(setEntries, (e: Error) => onError(e.message));
-  }, [tick, onError]);
-  const save = () => name.trim() && onSaveAs(fileName(name));
-  const section = (source: "project" | "user", heading: string) => (
+interface ListProps {
+  source: "project" | "user";
+  heading: string;
+  entries: WorkflowEntry[];
+  onOpen: (source: string, name: string) => void;
+  onDelete: (name: string) => void;
+}
+
+/** One folder's workflows: open one; the user's own can be deleted. */
+function WorkflowList({ source, heading, entries, onOpen, onDelete }: ListProps) {
+  const mine = entries.filter((e) => e.source === source);
+  return (
     <section>
       <h3>{heading}</h3>
       <ul>
-        {entries.filter((e) => e.source === source).length === 0 && <li className="empty">none yet</li>}
-        {entries
-          .filter((e) => e.source === source)
-          .map((e) => (
-            <li key={`${source}/${e.name}`}>
-              <button
-                className="link"
-                data-testid="workflow-item"
-                data-source={source}
-                data-name={e.name}
-                onClick={() => onOpen(source, e.name)}
-              >
-                {e.name}
-                {e.default ? " (default)" : ""}
+        {mine.length === 0 && <li className="empty">none yet</li>}
+        {mine.map((e) => (
+          <li key={`${source}/${e.name}`}>
+            <button
+              className="link"
+              data-testid="workflow-item"
+              data-source={source}
+              data-name={e.name}
+              onClick={() => onOpen(source, e.name)}
+            >
+              {e.name}
+              {e.default ? " (default)" : ""}
+            </button>
+            {source === "user" && (
+              <button className="icon" title={`delete ${e.name}`} onClick={() => onDelete(e.name)}>
+                ✕
               </button>
-              {source === "user" && (
-                <button
-                  className="icon"
-                  title={`delete ${e.name}`}
-                  onClick={() => api.deleteWorkflow(e.name).then(() => setTick((t) => t + 1), (x: Error) => onError(x.message))}
-                >
-                  ✕
-                </button>
-              )}
-            </li>
-          ))}
+            )}
+          </li>
+        ))}
       </ul>
     </section>
+  );
+}
+
+/** Download the graph as JSON, or open a local file (our JSON, ComfyUI's, a PNG). */
+function FileActions({ onDownload, onFile }: Pick<Props, "onDownload" | "onFile">) {
+  const picker = useRef<HTMLInputElement>(null);
+  return (
+    <footer>
+      <button onClick={onDownload} data-testid="download">
+        Download JSON
+      </button>
+      <button onClick={() => picker.current?.click()}>Open a file… (JSON or PNG)</button>
+      <input
+        ref={picker}
+        type="file"
+        accept=".json,.png,application/json,image/png"
+        hidden
+        data-testid="open-file"
+        onChange={(e) => {
+          const file = e.target.files?.[0];
+          if (file) onFile(file);
+          e.target.value = "";
+        }}
+      />
+    </footer>
+  );
+}
+
+export function WorkflowDialog({ current, focusSave, onOpen, onSaveAs, onFile, onDownload, onClose, onError }: Props) {
+  const [entries, setEntries] = useState<WorkflowEntry[]>([]);
+  const [name, setName] = useState(current ?? "");
+  const load = useCallback(() => api.workflows().then(setEntries, (e: Error) => onError(e.message)), [onError]);
+  useEffect(() => void load(), [load]);
+  const save = () => name.trim() && onSaveAs(fileName(name));
+  const remove = (file: string) => api.deleteWorkflow(file).then(load, (x: Error) => onError(x.message));
+  const list = (source: "project" | "user", heading: string) => (
+    <WorkflowList source={source} heading={heading} entries={entries} onOpen={onOpen} onDelete={remove} />
   );
   return (
     <div className="overlay" onMouseDown={onClose}>
@@ -91,27 +124,10 @@ export function WorkflowDialog({ current, focusSave, onOpen, onSaveAs, onFile, o
           </button>
         </form>
         <div className="columns">
-          {section("user", "Yours (user/workflows)")}
-          {section("project", "Examples (workflows/)")}
+          {list("user", "Yours (user/workflows)")}
+          {list("project", "Examples (workflows/)")}
         </div>
-        <footer>
-          <button onClick={onDownload} data-testid="download">
-            Download JSON
-          </button>
-          <button onClick={() => picker.current?.click()}>Open a file… (JSON or PNG)</button>
-          <input
-            ref={picker}
-            type="file"
-            accept=".json,.png,application/json,image/png"
-            hidden
-            data-testid="open-file"
-            onChange={(e) => {
-              const file = e.target.files?.[0];
-              if (file) onFile(file);
-              e.target.value = "";
-            }}
-          />
-        </footer>
+        <FileActions onDownload={onDownload} onFile={onFile} />
       </div>
     </div>
   );

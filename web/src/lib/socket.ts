@@ -1,6 +1,5 @@
 // The server's WebSocket: JSON messages and binary preview frames, reconnecting with
 // back-off when the server goes away (a restart keeps the queue, so the editor waits).
-import { useEffect, useRef, useState } from "react";
 import type { Message } from "./runstate";
 import { previewBlob } from "./runstate";
 
@@ -16,47 +15,44 @@ export function clientId(): string {
   return id;
 }
 
-export function useSocket(
-  id: string,
-  onMessage: (message: Message) => void,
-  onPreview: (image: Blob) => void,
-): Connection {
-  const [state, setState] = useState<Connection>("connecting");
-  const handlers = useRef({ onMessage, onPreview });
-  handlers.current = { onMessage, onPreview };
-  useEffect(() => {
-    let socket: WebSocket | null = null;
-    let retry = 500;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let stopped = false;
-    const open = () => {
-      const scheme = location.protocol === "https:" ? "wss" : "ws";
-      socket = new WebSocket(`${scheme}://${location.host}/api/ws?clientId=${encodeURIComponent(id)}`);
-      socket.binaryType = "arraybuffer";
-      setState("connecting");
-      socket.onopen = () => {
-        retry = 500;
-        setState("open");
-      };
-      socket.onmessage = (event) => {
-        if (typeof event.data === "string") {
-          handlers.current.onMessage(JSON.parse(event.data) as Message);
-        } else {
-          const image = previewBlob(event.data as ArrayBuffer);
-          if (image) handlers.current.onPreview(image);
-        }
-      };
-      socket.onclose = () => {
-        setState("closed");
-        if (!stopped) timer = setTimeout(open, (retry = Math.min(retry * 2, 8000)));
-      };
+export interface SocketHandlers {
+  onMessage: (message: Message) => void;
+  onPreview: (image: Blob) => void;
+  onConnection: (state: Connection) => void;
+}
+
+/** Connect as client `id` and stay connected until the returned function is called. */
+export function connectSocket(id: string, handlers: SocketHandlers): () => void {
+  let socket: WebSocket | null = null;
+  let retry = 500;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const open = () => {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}/api/ws?clientId=${encodeURIComponent(id)}`);
+    socket.binaryType = "arraybuffer";
+    handlers.onConnection("connecting");
+    socket.onopen = () => {
+      retry = 500;
+      handlers.onConnection("open");
     };
-    open();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-      socket?.close();
+    socket.onmessage = (event) => {
+      if (typeof event.data === "string") {
+        handlers.onMessage(JSON.parse(event.data) as Message);
+      } else {
+        const image = previewBlob(event.data as ArrayBuffer);
+        if (image) handlers.onPreview(image);
+      }
     };
-  }, [id]);
-  return state;
+    socket.onclose = () => {
+      handlers.onConnection("closed");
+      if (!stopped) timer = setTimeout(open, (retry = Math.min(retry * 2, 8000)));
+    };
+  };
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    socket?.close();
+  };
 }
