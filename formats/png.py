@@ -7,11 +7,17 @@ chunks ComfyUI itself writes and reads: `prompt` (its API format, what ran) and 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import BinaryIO
 
 from PIL import Image as PILImage
 from PIL import PngImagePlugin
+
+from engine.registry import Registry
+from engine.workflow import Workflow
+from formats.comfy_api import to_comfy_api
+from formats.comfy_editor_write import to_comfy_ui
 
 OUR_CHUNK = "diffgraph"
 COMFY_PROMPT_CHUNK = "prompt"
@@ -32,3 +38,16 @@ def read_texts(source: str | Path | BinaryIO) -> dict[str, str]:
             raise ValueError(f"it is a {image.format} file, not a PNG")
         image.load()
         return {str(k): str(v) for k, v in getattr(image, "text", {}).items()}
+
+
+def workflow_texts(workflow: Workflow, registry: Registry) -> dict[str, str]:
+    """The text chunks that let a saved image be dropped back in to restore its graph, in
+    diffgraph and in ComfyUI: ours always, ComfyUI's two when the graph can be said there."""
+    texts = {OUR_CHUNK: workflow.to_json(indent=None)}
+    comfy = to_comfy_api(workflow, registry)
+    if comfy is not None:
+        texts[COMFY_PROMPT_CHUNK] = json.dumps(comfy)
+    editor = to_comfy_ui(workflow, registry)
+    if editor is not None:
+        texts[COMFY_WORKFLOW_CHUNK] = json.dumps(editor)
+    return texts

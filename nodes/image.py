@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -14,9 +13,7 @@ from engine.node import Widget, node
 from engine.paths import IMAGE_SUFFIXES, UnsafePath, list_files, safe_join
 from engine.settings import Settings
 from engine.types import Image, Mask
-from formats.comfy_api import to_comfy_api
-from formats.comfy_editor import to_comfy_ui
-from formats.png import COMFY_PROMPT_CHUNK, COMFY_WORKFLOW_CHUNK, OUR_CHUNK
+from formats.png import workflow_texts
 
 MAX_SIDE = 16384
 
@@ -114,18 +111,6 @@ class ScaleImage:
         return self.Outputs(image=Image(pixels))
 
 
-def workflow_texts(ctx: NodeContext) -> dict[str, str]:
-    """PNG text chunks that let the image be dropped back in to restore its graph."""
-    texts = {OUR_CHUNK: ctx.workflow.to_json(indent=None)}
-    comfy = to_comfy_api(ctx.workflow, ctx.registry)
-    if comfy is not None:
-        texts[COMFY_PROMPT_CHUNK] = json.dumps(comfy)
-    editor = to_comfy_ui(ctx.workflow, ctx.registry)
-    if editor is not None:
-        texts[COMFY_WORKFLOW_CHUNK] = json.dumps(editor)
-    return texts
-
-
 @node("image.save", title="Save Image", category="image", output=True, comfy="SaveImage")
 class SaveImage:
     """Write PNGs to the output folder, each carrying the workflow that made it."""
@@ -145,7 +130,7 @@ class SaveImage:
                 inputs.images.pixels,
                 ctx.settings.output_dir,
                 inputs.filename_prefix,
-                workflow_texts(ctx),
+                workflow_texts(ctx.workflow, ctx.registry),
             )
         except UnsafePath as exc:
             raise NodeInputError("filename_prefix", str(exc)) from None

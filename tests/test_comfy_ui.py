@@ -16,7 +16,8 @@ from engine.settings import Settings
 from engine.validate import validate
 from engine.workflow import DocumentError, Group, Link, NodeUI, Workflow, WorkflowNode
 from formats.comfy_api import from_comfy_api
-from formats.comfy_editor import from_comfy_ui, to_comfy_ui
+from formats.comfy_editor import from_comfy_ui
+from formats.comfy_editor_write import to_comfy_ui
 
 
 @pytest.fixture(scope="module")

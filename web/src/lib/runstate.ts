@@ -1,5 +1,5 @@
 // What the WebSocket says about a run, folded into per-node state for drawing.
-// The messages are ComfyUI's (engine/server/messages.py sends them).
+// The messages are ComfyUI's (apps/jobs/messages.py sends them).
 import type { ImageRef } from "./types";
 
 export type NodeStatus = "idle" | "queued" | "running" | "cached" | "done" | "error";
