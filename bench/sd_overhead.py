@@ -45,8 +45,8 @@ from engine.registry import Registry
 from engine.settings import Settings
 from engine.types import Clip, Model, Vae
 from engine.workflow import Link, Workflow, WorkflowNode
-from nodes.ops.families.sd.detect import load_config
 from nodes.ops.families.sd.saving import save_checkpoint
+from nodes.ops.families.sd.shipped_configs import load_config
 from nodes.ops.text.clip_tokenizer import clip_tokenizer
 from nodes.ops.text.encoding import TextEncoder, TextEncoders
 

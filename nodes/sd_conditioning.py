@@ -21,9 +21,9 @@ MAX_SIZE = 16384
 def encode(
     ctx: NodeContext, clip: Clip, texts: Any, extras: dict[str, Any], input_name: str = "text"
 ) -> Conditioning:
+    from nodes.ops.families.sd.patches import clip_in_use
     from nodes.ops.text.embeddings import read_embedding
     from nodes.ops.text.encoding import encode as encode_text
-    from nodes.ops.weights.patches import clip_in_use
 
     def lookup(name: str) -> Any:
         paths = ModelPaths.from_settings(ctx.settings)

@@ -91,11 +91,11 @@ class LoadVAE:
     fingerprint = fingerprint_of("vae", "vae_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops.families.sd import loading
+        from nodes.ops.families.sd import standalone
 
         with reported_as("vae_name", inputs.vae_name):
             path = model_file(ctx.settings, "vae", inputs.vae_name)
-            return self.Outputs(vae=loading.load_vae(path, ctx.models, ctx.devices))
+            return self.Outputs(vae=standalone.load_vae(path, ctx.models, ctx.devices))
 
 
 @node("sd.load_lora", title="Load LoRA", category="loaders", comfy="LoraLoader")
@@ -116,12 +116,12 @@ class LoadLoRA:
     fingerprint = fingerprint_of("loras", "lora_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops.families.sd import loading
+        from nodes.ops.families.sd import patches
 
         i = inputs
         with reported_as("lora_name", i.lora_name):
             path = model_file(ctx.settings, "loras", i.lora_name)
-            model, clip = loading.add_lora(
+            model, clip = patches.add_lora(
                 path, i.model, i.clip, i.strength_model, i.strength_clip, ctx.models
             )
         return self.Outputs(model=model, clip=clip)
@@ -140,11 +140,11 @@ class LoadControlNet:
     fingerprint = fingerprint_of("controlnet", "control_net_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops.families.sd import loading
+        from nodes.ops.families.sd import standalone
 
         with reported_as("control_net_name", inputs.control_net_name):
             path = model_file(ctx.settings, "controlnet", inputs.control_net_name)
-            control = loading.load_controlnet(path, ctx.models, ctx.devices)
+            control = standalone.load_controlnet(path, ctx.models, ctx.devices)
         return self.Outputs(control_net=control)
 
 

@@ -33,9 +33,9 @@ def run_sampler(
     latent: Latent,
     **settings: Any,
 ) -> Latent:
+    from nodes.ops.families.sd.patches import unet_in_use
     from nodes.ops.sampling.preview import latent_to_rgb
     from nodes.ops.sampling.sample import SampleSettings, sample
-    from nodes.ops.weights.patches import unet_in_use
 
     family = str(model.config.get("family", "sd1"))
 

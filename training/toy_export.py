@@ -22,8 +22,9 @@ from engine.registry import Registry
 from engine.settings import Settings
 from engine.types import Clip, Model, Vae
 from engine.workflow import Link, Workflow, WorkflowNode
-from nodes.ops.families.sd.loading import ROLES, load_checkpoint, load_controlnet
+from nodes.ops.families.sd.loading import ROLES, load_checkpoint
 from nodes.ops.families.sd.saving import save_checkpoint, save_controlnet
+from nodes.ops.families.sd.standalone import load_controlnet
 from nodes.ops.text.encoding import TextEncoder, TextEncoders
 from training import toy_data, toy_eval
 from training.toy_loop import RUN_DIR

@@ -22,9 +22,9 @@ from nodes.ops.families.sd.detect import (
     detect_controlnet,
     detect_folder,
     detect_state_dict,
-    load_config,
-    to_single_file,
 )
+from nodes.ops.families.sd.saving import to_single_file
+from nodes.ops.families.sd.shipped_configs import load_config
 from tests.sd.test_layout import (
     assert_exact,
     shapes,

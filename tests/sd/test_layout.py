@@ -17,7 +17,7 @@ from diffusers.loaders.single_file_utils import convert_controlnet_checkpoint
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from nodes.ops.families.sd import layout as L
-from nodes.ops.families.sd.detect import CONFIG_DIR
+from nodes.ops.families.sd.shipped_configs import CONFIG_DIR
 
 TIME_IDS = 8  # tiny addition_time_embed_dim
 CLIP_L_WIDTH, BIG_G_WIDTH, BIG_G_PROJ = 16, 24, 12

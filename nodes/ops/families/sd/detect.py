@@ -7,8 +7,6 @@ Detection reads structure, not full-size numbers, so it works on tiny test model
 - the text encoders in the file, when present, decide instead (they are unambiguous);
 - 9 UNet input channels mean an inpainting model.
 Prediction type (epsilon / v) is not in the weights and is not detected.
-
-`load_config` returns the shipped diffusers configs for the full-size models (configs/).
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +23,6 @@ from nodes.ops.families.sd import layout as L
 
 Family = Literal["sd1", "sd2", "sdxl", "sdxl_refiner"]
 FAMILIES: tuple[Family, ...] = ("sd1", "sd2", "sdxl", "sdxl_refiner")
-CONFIG_DIR = Path(__file__).with_name("configs")
 
 
 class UnknownModelError(ValueError):
@@ -302,56 +298,3 @@ def detect_folder(path: str | Path) -> Detection:
         text_encoders=slots,
         layout="diffusers",
     )
-
-
-COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "controlnet")
-
-
-@cache
-def _config_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
-def load_config(family: str, component: str, inpaint: bool = False) -> dict[str, Any]:
-    """The published diffusers config of a full-size family's component (a fresh dict).
-
-    Text encoder configs are transformers CLIPTextConfig dicts; `architectures[0]` names the
-    class to build. UNet/VAE/ControlNet configs name theirs in `_class_name`.
-    """
-    if family not in FAMILIES or component not in COMPONENTS:
-        raise ValueError(
-            f"no config for {family!r}/{component!r}: families {FAMILIES}, components {COMPONENTS}"
-        )
-    name = f"{component}_inpaint" if inpaint and component == "unet" else component
-    path = CONFIG_DIR / family / f"{name}.json"
-    if not path.is_file():
-        have = sorted(p.stem for p in (CONFIG_DIR / family).glob("*.json"))
-        raise ValueError(f"{family} ships no {name} config (it has: {', '.join(have)})")
-    data = json.loads(_config_text(path))
-    assert isinstance(data, dict)
-    return data
-
-
-def to_single_file(
-    family: Family,
-    unet: Mapping[str, torch.Tensor],
-    unet_config: Mapping[str, Any],
-    vae: Mapping[str, torch.Tensor] | None = None,
-    text_encoders: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
-) -> L.StateDict:
-    """Assemble an original-layout checkpoint from diffusers state dicts (for saving).
-
-    `text_encoders` maps the diffusers component name ("text_encoder", "text_encoder_2")
-    to its state dict; components left out are simply absent from the file.
-    """
-    out = L.unet_to_ldm(unet, unet_config)
-    if vae is not None:
-        out.update(L.vae_to_ldm(vae))
-    slots = {s.component: s for s in TEXT_ENCODERS[family]}
-    for name, sd in (text_encoders or {}).items():
-        if name not in slots:
-            raise ValueError(f"{family} has no {name!r} (it has {sorted(slots)})")
-        slot = slots[name]
-        convert = L.clip_to_ldm if slot.style == "clip" else L.open_clip_to_ldm
-        out.update(convert(sd, slot.prefix))
-    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ from engine.model_store import ModelStore
 from engine.paths import safe_join
 from engine.types import Clip, Model, Vae
 from nodes.ops.families.sd import layout as L
-from nodes.ops.families.sd.detect import to_single_file
-from nodes.ops.families.sd.loading import META, ROLES
+from nodes.ops.families.sd.detect import TEXT_ENCODERS, Family
+from nodes.ops.families.sd.loading import ROLES
+from nodes.ops.families.sd.patches import clip_in_use, unet_in_use
+from nodes.ops.weights.build import META
 from nodes.ops.weights.checkpoint_io import write_safetensors
-from nodes.ops.weights.patches import clip_in_use, unet_in_use
 
 
 def next_path(root: Path, prefix: str) -> Path:
@@ -73,3 +75,28 @@ def save_controlnet(path: Path, controlnet: Any) -> None:
     write_safetensors(
         path, state, {f"{META}controlnet_config": _config_json(config), "format": "pt"}
     )
+
+
+def to_single_file(
+    family: Family,
+    unet: Mapping[str, torch.Tensor],
+    unet_config: Mapping[str, Any],
+    vae: Mapping[str, torch.Tensor] | None = None,
+    text_encoders: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+) -> L.StateDict:
+    """Assemble an original-layout checkpoint from diffusers state dicts (for saving).
+
+    `text_encoders` maps the diffusers component name ("text_encoder", "text_encoder_2")
+    to its state dict; components left out are simply absent from the file.
+    """
+    out = L.unet_to_ldm(unet, unet_config)
+    if vae is not None:
+        out.update(L.vae_to_ldm(vae))
+    slots = {s.component: s for s in TEXT_ENCODERS[family]}
+    for name, sd in (text_encoders or {}).items():
+        if name not in slots:
+            raise ValueError(f"{family} has no {name!r} (it has {sorted(slots)})")
+        slot = slots[name]
+        convert = L.clip_to_ldm if slot.style == "clip" else L.open_clip_to_ldm
+        out.update(convert(sd, slot.prefix))
+    return out

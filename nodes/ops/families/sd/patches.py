@@ -1,20 +1,30 @@
-"""Using a loaded model with its LoRAs: fetch it from the store, patch it in place for the
-duration of the work, restore it after."""
+"""SD models with their LoRAs: which layer a LoRA's names mean (kohya/A1111 and
+diffusers/PEFT naming), adding a LoRA file to a model and its text encoders (checked against
+their shapes), and using a model patched in place for the duration of the work."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine.model_store import ModelKey, ModelStore
+from engine.model_store import ModelKey, ModelStore, file_fingerprint
 from engine.types import Clip, Model
 from nodes.ops.families.sd.layout import unet_module_map
 from nodes.ops.text.encoding import TextEncoder, TextEncoders
-from nodes.ops.weights.checkpoint_io import read_state_dict
-from nodes.ops.weights.lora import LoraLayer, LoraPatch, deltas, parse_lora, patched, targets
+from nodes.ops.weights.checkpoint_io import CheckpointError, read_state_dict
+from nodes.ops.weights.lora import (
+    LoraLayer,
+    LoraPatch,
+    deltas,
+    matching,
+    parse_lora,
+    patched,
+    targets,
+)
 
 
 def lora_layers(store: ModelStore, patch: LoraPatch) -> dict[str, LoraLayer]:
@@ -99,3 +109,50 @@ def _all_patched(pairs: list[tuple[Any, dict[str, torch.Tensor]]]) -> Iterator[N
     (module, updates), rest = pairs[0], pairs[1:]
     with patched(module, updates), _all_patched(rest):
         yield
+
+
+def add_lora(
+    path: Path,
+    model: Model,
+    clip: Clip,
+    strength_model: float,
+    strength_clip: float,
+    store: ModelStore,
+) -> tuple[Model, Clip]:
+    fingerprint = file_fingerprint(path)
+    layers = lora_layers(store, LoraPatch(str(path), fingerprint, 1.0))
+    if not layers:
+        raise CheckpointError(path, "not a LoRA: no '*.lora_down.weight'/'*.lora_A.weight' keys")
+    unet_hits, unet_misfits = matching(layers, unet_names(model.handle.get()), model.handle.get())
+    encoders: TextEncoders = clip.handle.get()
+    clip_hits: set[str] = set()
+    clip_misfits: set[str] = set()
+    for encoder in encoders.encoders:
+        fit, misfit = matching(layers, encoder_names(encoders.family, encoder), encoder.model)
+        clip_hits |= fit
+        clip_misfits |= misfit
+    family = model.config.get("family")
+    if unet_misfits or clip_misfits:
+        bad = sorted(unet_misfits | clip_misfits)[0]
+        raise CheckpointError(
+            path,
+            f"this LoRA does not fit this {family} model (layer {bad} "
+            "has another shape): is it made for another model family?",
+        )
+    if not unet_hits and not clip_hits:
+        raise CheckpointError(
+            path,
+            f"this LoRA matches no layer of this {family} model "
+            "(is it made for another model family?)",
+        )
+    if strength_model != 0 and unet_hits:
+        patch = LoraPatch(str(path), fingerprint, strength_model)
+        model = Model(
+            model.handle, {**model.config, "patches": (*model.config.get("patches", ()), patch)}
+        )
+    if strength_clip != 0 and clip_hits:
+        patch = LoraPatch(str(path), fingerprint, strength_clip)
+        clip = Clip(
+            clip.handle, {**clip.config, "patches": (*clip.config.get("patches", ()), patch)}
+        )
+    return model, clip

@@ -1,0 +1,74 @@
+"""Turning weight files into models: a model built on the meta device is filled with the
+file's tensors (no second copy), then placed on the device in the policy's precision. Plus
+the identity of a file or folder for the model store, and our metadata beside files that
+cannot carry it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.device import DevicePolicy
+from engine.model_store import file_fingerprint
+from nodes.ops.weights.checkpoint_io import CheckpointError
+
+META = "diffgraph."  # our keys in a safetensors file's metadata
+
+
+def path_fingerprint(path: Path) -> str:
+    if path.is_dir():
+        return ";".join(
+            f"{p.relative_to(path)}:{file_fingerprint(p)}"
+            for p in sorted(path.rglob("*"))
+            if p.is_file()
+        )
+    return file_fingerprint(path)
+
+
+def sidecar_metadata(path: Path) -> dict[str, str]:
+    """`name.json` beside a weight file: our metadata keys for files that cannot carry
+    them (pickled checkpoints), e.g. {"diffgraph.prediction_type": "v_prediction"}."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(sidecar, f"not a readable JSON object ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(sidecar, "expected a JSON object of metadata keys")
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+
+
+def fill_model(model: Any, state: dict[str, torch.Tensor], what: str, path: Path) -> Any:
+    """Put the file's tensors into a model built on the meta device (no second copy)."""
+    try:
+        missing, _ = model.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as exc:  # shapes that do not fit the config
+        first = str(exc).split("\n\t")[1] if "\n\t" in str(exc) else str(exc)
+        raise CheckpointError(
+            path,
+            f"the {what} weights do not fit its architecture "
+            f"(a config is needed for this model): {first.strip()}",
+        ) from None
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing:
+        raise CheckpointError(
+            path,
+            f"the {what} is missing {len(missing)} weights, e.g. "
+            f"{missing[0]!r}: not the model its keys suggest",
+        )
+    for module in model.modules():  # buffers no file carries: CLIP's position ids
+        for name, buffer in list(module._buffers.items()):
+            if buffer is not None and buffer.is_meta:
+                if name != "position_ids":
+                    raise CheckpointError(path, f"the {what} has no value for buffer {name!r}")
+                module._buffers[name] = torch.arange(buffer.shape[-1]).expand(buffer.shape)
+    return model
+
+
+def place(model: Any, devices: DevicePolicy, dtype: torch.dtype | None = None) -> Any:
+    return model.to(devices.device, dtype or devices.dtype).eval().requires_grad_(False)
