@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -25,31 +25,47 @@ SamplerName = Annotated[str, Widget(choices=SAMPLER_NAMES)]
 SchedulerName = Annotated[str, Widget(choices=SCHEDULER_NAMES)]
 
 
-def run_sampler(
-    ctx: NodeContext,
-    model: Model,
-    positive: Conditioning,
-    negative: Conditioning,
-    latent: Latent,
-    **settings: Any,
-) -> Latent:
+class SamplerInputs(Protocol):
+    """The inputs both Sample nodes share, under ComfyUI's names."""
+
+    model: Model
+    positive: Conditioning
+    negative: Conditioning
+    latent_image: Latent
+    steps: int
+    cfg: float
+    sampler_name: str
+    scheduler: str
+
+
+def run_sampler(ctx: NodeContext, inputs: SamplerInputs, **settings: Any) -> Latent:
+    """Sample `inputs.latent_image` with the shared inputs and a node's own `settings`
+    (seed, denoise, step range...: see SampleSettings)."""
     from nodes.ops.families.sd.patches import unet_in_use
     from nodes.ops.sampling.preview import latent_to_rgb
     from nodes.ops.sampling.sample import SampleSettings, sample
 
+    model, latent = inputs.model, inputs.latent_image
     family = str(model.config.get("family", "sd1"))
 
     def progress(step: int, total: int, denoised: object) -> None:
         ctx.progress(step, total, Image(latent_to_rgb(denoised, family)))  # type: ignore[arg-type]
 
+    shared = SampleSettings(
+        steps=inputs.steps,
+        cfg=inputs.cfg,
+        sampler=inputs.sampler_name,
+        scheduler=inputs.scheduler,
+        **settings,
+    )
     with unet_in_use(model, ctx.models) as unet:
         samples = sample(
             unet,
             dict(model.config),
-            positive.parts,
-            negative.parts,
+            inputs.positive.parts,
+            inputs.negative.parts,
             latent,
-            SampleSettings(**settings),
+            shared,
             progress,
         )
     return Latent(samples, latent.noise_mask, latent.batch_index)
@@ -76,19 +92,7 @@ class Sample:
         latent: Latent
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        latent = run_sampler(
-            ctx,
-            inputs.model,
-            inputs.positive,
-            inputs.negative,
-            inputs.latent_image,
-            seed=inputs.seed,
-            steps=inputs.steps,
-            cfg=inputs.cfg,
-            sampler=inputs.sampler_name,
-            scheduler=inputs.scheduler,
-            denoise=inputs.denoise,
-        )
+        latent = run_sampler(ctx, inputs, seed=inputs.seed, denoise=inputs.denoise)
         return self.Outputs(latent=latent)
 
 
@@ -120,15 +124,8 @@ class SampleAdvanced:
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         latent = run_sampler(
             ctx,
-            inputs.model,
-            inputs.positive,
-            inputs.negative,
-            inputs.latent_image,
+            inputs,
             seed=inputs.noise_seed,
-            steps=inputs.steps,
-            cfg=inputs.cfg,
-            sampler=inputs.sampler_name,
-            scheduler=inputs.scheduler,
             add_noise=inputs.add_noise == "enable",
             start_step=inputs.start_at_step,
             end_step=inputs.end_at_step,

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from nodes.ops.sampling.samplers.deterministic import SAMPLERS
+from nodes.ops.sampling.samplers import SAMPLERS
 from nodes.ops.sampling.samplers.steps import lms_coefficients
 from nodes.ops.sampling.schedules import (
     SCHEDULERS,

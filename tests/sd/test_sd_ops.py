@@ -7,7 +7,7 @@ import torch
 from engine.types import Latent
 from nodes.ops.pixels import latent as ops
 from nodes.ops.sampling.sample import BatchNoise, SampleSettings, sigmas_for
-from nodes.ops.sampling.samplers.deterministic import SAMPLERS
+from nodes.ops.sampling.samplers import SAMPLERS
 from nodes.ops.sampling.schedules import SCHEDULERS, DiscreteSchedule
 from nodes.sd_sampling import SAMPLER_NAMES, SCHEDULER_NAMES
 

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from engine.types import ConditioningPart, Latent
 from nodes.ops.sampling.denoiser import GuidedDenoiser, InpaintInputs
-from nodes.ops.sampling.samplers.deterministic import SAMPLERS
+from nodes.ops.sampling.samplers import SAMPLERS, Sampler
+from nodes.ops.sampling.samplers.steps import Model
 from nodes.ops.sampling.schedules import SCHEDULERS, DiscreteSchedule
 
 Progress = Callable[[int, int, torch.Tensor], None]  # step, total, current x0 estimate
@@ -84,21 +85,17 @@ def sample(
         raise ValueError(f"unknown scheduler {settings.scheduler!r}")
     schedule = make_schedule(model_config)
     sigmas = sigmas_for(schedule, settings)
-    scale = float(model_config.get("latent_scale", 1.0))
-    source = latent.samples.to(torch.float32) * scale  # the model works on scaled latents
     if len(sigmas) < 2:  # nothing to do (denoise 0, or an empty step range)
         return latent.samples.to(torch.float32).clone()
     device = next(unet.parameters()).device
-    batch = source.shape[0]
-    indices = latent.batch_index or tuple(range(batch))
-    noise_source = BatchNoise(settings.seed, source.shape, indices)
+    scale = float(model_config.get("latent_scale", 1.0))
+    base = (latent.samples.to(torch.float32) * scale).to(device)  # the model's own scale
+    noise_source = BatchNoise(settings.seed, base.shape, latent.batch_index or range(len(base)))
     noise = noise_source.draw().to(device)
-    base = source.to(device)
     mask = _latent_mask(latent.noise_mask, base)
     inpaint = None
     if unet.config.in_channels == 9:  # an inpainting model sees the mask and masked image
-        full = torch.ones_like(base[:, :1]) if mask is None else mask
-        inpaint = InpaintInputs(full, base)
+        inpaint = InpaintInputs(torch.ones_like(base[:, :1]) if mask is None else mask, base)
     denoiser = GuidedDenoiser(
         unet,
         schedule,
@@ -108,38 +105,46 @@ def sample(
         cfg=settings.cfg,
         inpaint=inpaint,
     )
+    model = denoiser if mask is None else _inside(mask, denoiser, base, noise)
+    x = base + noise * sigmas[0].to(device) if settings.add_noise else base.clone()
+    out = _run(SAMPLERS[settings.sampler], model, x, sigmas.to(device), noise_source, progress)
+    result = out.to("cpu", torch.float32) / scale
+    if mask is not None:  # outside the mask: exactly the input, not a rescaled copy
+        keep = mask.to("cpu")
+        result = result * keep + latent.samples.to(torch.float32) * (1 - keep)
+    return result
+
+
+def _inside(mask: torch.Tensor, denoiser: Model, base: torch.Tensor, noise: torch.Tensor) -> Model:
+    """The denoiser limited to the mask: outside it, the source noised to the current
+    level stands in for x, and the source itself for the result."""
 
     def model(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        if mask is None:
-            return denoiser(x, sigma)
-        # Outside the mask, keep the source (noised to the current level) so only the
-        # masked region is generated.
-        kept = base + noise * sigma.reshape(-1)[:1].to(device)
+        kept = base + noise * sigma.reshape(-1)[:1].to(base.device)
         denoised = denoiser(x * mask + kept * (1 - mask), sigma)
         return denoised * mask + base * (1 - mask)
 
+    return model
+
+
+def _run(
+    sampler: Sampler,
+    model: Model,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    noise: BatchNoise,
+    progress: Progress | None,
+) -> torch.Tensor:
     total = len(sigmas) - 1
 
     def callback(info: dict[str, Any]) -> None:
         if progress is not None:
             progress(int(info["i"]) + 1, total, info["denoised"])
 
-    x = base + noise * sigmas[0].to(device) if settings.add_noise else base.clone()
-    sampler = SAMPLERS[settings.sampler]
     with torch.inference_mode():
-        out = sampler(
-            model,
-            x,
-            sigmas.to(device),
-            extra_args={},
-            callback=callback,
-            noise_sampler=noise_source.sampler(x),
+        return sampler(
+            model, x, sigmas, extra_args={}, callback=callback, noise_sampler=noise.sampler(x)
         )
-    result = out.to("cpu", torch.float32) / scale
-    if mask is not None:  # outside the mask: exactly the input, not a rescaled copy
-        keep = mask.to("cpu")
-        result = result * keep + latent.samples.to(torch.float32) * (1 - keep)
-    return result
 
 
 def _latent_mask(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:

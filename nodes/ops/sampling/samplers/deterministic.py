@@ -1,26 +1,9 @@
-"""K-diffusion-style samplers: pure functions of a denoiser in the sigma parameterisation.
-
-Every sampler is called as
-
-    sample_x(model, x, sigmas, *, extra_args=None, callback=None, noise_sampler=None) -> Tensor
-
-- `model(x, sigma_batch, **extra_args)` returns the denoised estimate of x0 (not eps), with
-  `sigma_batch` of shape [batch];
-- `x` is the starting noise, already scaled by sigmas[0]; `sigmas` descends, usually to 0;
-- `callback({"i", "x", "sigma", "sigma_next", "denoised"})` runs once per step (it may raise
-  to stop the run);
-- `noise_sampler(sigma, sigma_next)` gives the fresh noise of the stochastic samplers
-  (`torch.randn_like(x)` when None); no sampler draws noise any other way.
-
-A step to sigma = 0 never divides by it or takes its log; all but LMS (which integrates its
-polynomial down to 0) land there exactly on the denoised estimate. Stochastic samplers take
-`eta` (noise amount, 1 = the full stochastic step) and `s_noise` (noise scale) keywords.
-"""
+"""The deterministic samplers (probability-flow ODE solvers), with the signature and
+conventions described in `nodes.ops.sampling.samplers`."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -36,16 +19,6 @@ from nodes.ops.sampling.samplers.steps import (
     to_d,
     unipc_update,
 )
-from nodes.ops.sampling.samplers.stochastic import (
-    sample_dpm_2_ancestral,
-    sample_dpmpp_2m_sde,
-    sample_dpmpp_2s_ancestral,
-    sample_dpmpp_sde,
-    sample_euler_ancestral,
-    sample_lcm,
-)
-
-Sampler = Callable[..., Tensor]
 
 
 @torch.no_grad()
@@ -228,20 +201,3 @@ def sample_uni_pc(
         last = (x, outputs[-p:], lambdas[-p:])
         x = unipc_update(*last, -math.log(sigma_next))
     return x
-
-
-SAMPLERS: dict[str, Sampler] = {
-    "euler": sample_euler,
-    "euler_ancestral": sample_euler_ancestral,
-    "heun": sample_heun,
-    "dpm_2": sample_dpm_2,
-    "dpm_2_ancestral": sample_dpm_2_ancestral,
-    "lms": sample_lms,
-    "dpmpp_2m": sample_dpmpp_2m,
-    "dpmpp_2m_sde": sample_dpmpp_2m_sde,
-    "dpmpp_sde": sample_dpmpp_sde,
-    "dpmpp_2s_ancestral": sample_dpmpp_2s_ancestral,
-    "ddim": sample_ddim,
-    "uni_pc": sample_uni_pc,
-    "lcm": sample_lcm,
-}
