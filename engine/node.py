@@ -248,24 +248,13 @@ def _input_spec(name: str, info: Any, fail: Callable[[str], Exception]) -> Input
         raise fail(f"input {name!r}: type {ann!r} is neither a port type nor int/float/str/bool")
     if optional and not required and default is not None:
         raise fail(f"input {name!r}: an optional widget must default to None")
-    if hints.choices is not None and (ann is not str or static is not None):
-        raise fail(f"input {name!r}: Widget(choices=...) needs a plain str field")
+    _check_hints(name, ann, hints, static is not None, fail)
     dynamic = hints.choices
     if isinstance(dynamic, tuple):
         static, dynamic = dynamic, None
-    if (hints.step is not None or hints.slider) and ann not in (int, float):
-        raise fail(f"input {name!r}: step/slider only apply to int or float widgets")
-    if hints.multiline and ann is not str:
-        raise fail(f"input {name!r}: multiline only applies to str widgets")
     bounds = {
         key: next((getattr(m, key) for m in info.metadata if isinstance(m, marker)), None)
-        for key, marker in (
-            ("ge", at.Ge),
-            ("le", at.Le),
-            ("gt", at.Gt),
-            ("lt", at.Lt),
-            ("multiple_of", at.MultipleOf),
-        )
+        for key, marker in BOUNDS
     }
     return InputSpec(
         name,
@@ -282,6 +271,27 @@ def _input_spec(name: str, info: Any, fail: Callable[[str], Exception]) -> Input
         dynamic_choices=dynamic,
         **bounds,
     )
+
+
+BOUNDS = (
+    ("ge", at.Ge),
+    ("le", at.Le),
+    ("gt", at.Gt),
+    ("lt", at.Lt),
+    ("multiple_of", at.MultipleOf),
+)
+
+
+def _check_hints(
+    name: str, ann: Any, hints: Widget, literal: bool, fail: Callable[[str], Exception]
+) -> None:
+    """Editor hints must fit the widget's type."""
+    if hints.choices is not None and (ann is not str or literal):
+        raise fail(f"input {name!r}: Widget(choices=...) needs a plain str field")
+    if (hints.step is not None or hints.slider) and ann not in (int, float):
+        raise fail(f"input {name!r}: step/slider only apply to int or float widgets")
+    if hints.multiline and ann is not str:
+        raise fail(f"input {name!r}: multiline only applies to str widgets")
 
 
 def _output_spec(name: str, info: Any, fail: Callable[[str], Exception]) -> OutputSpec:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from training.toy_controlnet import EMPTY_RATE, SHUFFLED_RATE
@@ -71,13 +72,23 @@ def percent(scores: dict[str, float]) -> str:
 
 
 def write_card(checks: dict[str, Any]) -> None:
+    """models/MODEL_CARD.md from the training runs' state and the export's checks."""
     vae_extra = stage_state("vae")["extra"]
-    text = text_config()
-    unet, u = new_unet(), UNET_CONFIG
     sizes = {p: p.stat().st_size / 1e6 for p in (CHECKPOINT, CONTROLNET)}
-    nodes = checks["nodes"]
-    seconds = [r["seconds"] for r in nodes["txt2img"][1:]] or [nodes["txt2img"][0]["seconds"]]
-    card = f"""# diffgraph-toy: the embedded default model
+    sections = [
+        _intro(sizes),
+        _data(),
+        _architecture(vae_extra),
+        _training(vae_extra),
+        _measured(checks),
+        _retrain(),
+    ]
+    CARD.write_text("\n".join(sections))
+
+
+def _intro(sizes: dict[Path, float]) -> str:
+    """The card's title, what the model is, its files and how to use it."""
+    return f"""# diffgraph-toy: the embedded default model
 
 A tiny Stable-Diffusion-1.x-shaped text-to-image model trained from scratch on the toy world
 of `training/toy_data.py`: one shape (circle, square, triangle; small or large; left, right,
@@ -93,15 +104,25 @@ ordinary Load Checkpoint node (detected as family `sd1`, epsilon prediction) and
 
 Use it with euler, the "normal" scheduler, ~20 steps, cfg ~7, an empty negative prompt, a
 64x64 empty latent. The ControlNet takes the shape's silhouette, white on black, 64x64.
+"""
 
-## Data
+
+def _data() -> str:
+    """The card's section 'Data'."""
+    return f"""## Data
 
 {DATA_COUNT} random scenes drawn once by `toy_data.dataset({DATA_COUNT}, seed={DATA_SEED})` (out of
 {len(all_scenes())} shape/colour/size/place/background combinations, each centre jittered by up
 to 3 px and size by 1 px), with their captions and, for the ControlNet, their silhouettes.
 The VAE also sees them mirrored left-right. Nothing else.
+"""
 
-## Architecture
+
+def _architecture(vae_extra: dict[str, Any]) -> str:
+    """The card's section 'Architecture'."""
+    text = text_config()
+    unet, u = new_unet(), UNET_CONFIG
+    return f"""## Architecture
 
 - VAE: diffusers `AutoencoderKL`, blocks {VAE_CONFIG["block_out_channels"]}, 1 layer per block,
   4 latent channels, factor 8 (64x64 -> 4x8x8); {param_count(new_vae()):,} parameters;
@@ -120,8 +141,12 @@ The VAE also sees them mirrored left-right. Nothing else.
   {param_count(unet):,} parameters.
 - ControlNet: `ControlNetModel.from_unet`, hint embedding {CONTROL_EMBEDDING};
   {param_count(new_controlnet(unet)):,} parameters.
+"""
 
-## Training
+
+def _training(vae_extra: dict[str, Any]) -> str:
+    """The card's section 'Training'."""
+    return f"""## Training
 
 SD's recipe at toy scale: the VAE on L1 + MSE reconstruction + 1e-6 KL, the pixels on and
 around the shape weighted {shape_weights(vae_extra)} (small shapes keep their corners);
@@ -137,8 +162,14 @@ warm-up then cosine decay, gradient clipping at 1, EMA of the weights (exported)
 {stage_line("vae")}
 {stage_line("unet")}
 {stage_line("controlnet")}
+"""
 
-## Measured
+
+def _measured(checks: dict[str, Any]) -> str:
+    """The card's section 'Measured'."""
+    nodes = checks["nodes"]
+    seconds = [r["seconds"] for r in nodes["txt2img"][1:]] or [nodes["txt2img"][0]["seconds"]]
+    return f"""## Measured
 
 From pixels, on 48 random captions x 4 seeds (euler, normal, 20 steps, cfg 7), sampled
 directly from the weights at export time, read by `training/toy_measure.py` (the measures
@@ -154,8 +185,12 @@ the shipped workflows; its figures are in the README.
   (fp32: {100 * checks["fp32_controlnet_iou_hits"]:.0f}%)
 - through the workflow nodes: {len(nodes["txt2img"]) + len(nodes["controlnet"])} renders,
   ~{sum(seconds) / len(seconds):.2f} s each once loaded (see `training/runs/toy/export_checks.json`)
+"""
 
-## Retrain
+
+def _retrain() -> str:
+    """The card's section 'Retrain'."""
+    return f"""## Retrain
 
 From the repository root (each stage resumes from `training/runs/toy/<stage>.pt` when run
 again; delete that folder to start over):
@@ -176,4 +211,3 @@ had colours right but positions at chance after 2000 steps, and was dropped.
 Stages are deterministic given their seeds, up to floating-point differences of thread count
 and CPU. Other processes shared the CPU during the shipped run, so its times are rough.
 """
-    CARD.write_text(card)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from training import toy_data, toy_eval
-from training.toy_loop import RUN_DIR, Ema, LrSchedule, Plan, Stage, load_images, optimizer
+from training.toy_loop import RUN_DIR, Plan, descend, load_images, new_stage
 from training.toy_models import NoiseSchedule, encode_text, new_controlnet, token_ids
 from training.toy_parts import stage_state, trained_unet, trained_vae, training_latents
 
@@ -32,7 +32,6 @@ def geometry_shuffled(scene: toy_data.Scene, rng: random.Random) -> str:
 
 
 def train_controlnet(plan: Plan) -> None:
-    steps, batch, lr, warmup = plan.steps, plan.batch, plan.lr, plan.warmup
     torch.manual_seed(0)
     vae_state = stage_state("vae")
     vae = trained_vae(vae_state)
@@ -40,62 +39,25 @@ def train_controlnet(plan: Plan) -> None:
     data = load_images()
     masks = torch.from_numpy(data["masks"])
     unet, text = trained_unet()
-    by_caption = {s.caption: s for s in toy_data.all_scenes()}
-    table_captions = ["", *by_caption]
-    row = {c: i for i, c in enumerate(table_captions)}
-    with torch.no_grad():  # the frozen encoder's output for every caption there is
-        table = torch.cat(
-            [
-                encode_text(text, token_ids(table_captions[i : i + 128]))
-                for i in range(0, len(table_captions), 128)
-            ]
-        )
-    scenes = [by_caption[c] for c in data["captions"]]
+    captions = CaptionTable(text, [by_caption()[c] for c in data["captions"]])
     controlnet = new_controlnet(unet).train()
-    opt = optimizer(list(controlnet.parameters()), lr)
-    gen = torch.Generator().manual_seed(3)
-    rng = random.Random(3)
-    modules = {"controlnet": controlnet}
-    stage = Stage(
-        "controlnet",
-        modules,
-        opt,
-        LrSchedule(lr, warmup, steps),
-        Ema(modules, 0.999),
-        gen,
-        tuner=plan.tuner(),
-    )
-    stage.extra.update(batch=batch, peak_lr=lr)
-    noise_schedule = NoiseSchedule()
+    stage = new_stage("controlnet", {"controlnet": controlnet}, plan, seed=3)
+    gen, noise_schedule = stage.generator, NoiseSchedule()
 
     def step(_: int) -> dict[str, float]:
-        idx = torch.randint(0, len(latents), (batch,), generator=gen)
-        rows = []
-        for i in idx.tolist():
-            r = rng.random()  # the silhouette alone must do (the negative prompt gets it
-            # too), and it must win over words that say otherwise
-            if r < EMPTY_RATE:
-                caption = ""
-            elif r < EMPTY_RATE + SHUFFLED_RATE:
-                caption = geometry_shuffled(scenes[i], rng)
-            else:
-                caption = scenes[i].caption
-            rows.append(row[caption])
-        context = table[rows]
+        idx = torch.randint(0, len(latents), (plan.batch,), generator=gen)
+        context = captions.context(idx.tolist())
         hint = (masks[idx].float() / 255.0)[:, None].expand(-1, 3, -1, -1)
         x0 = latents[idx]
         noise = torch.randn(x0.shape, generator=gen)
-        t = noise_schedule.sample_t(batch, gen)
+        t = noise_schedule.sample_t(plan.batch, gen)
         xt = noise_schedule.add_noise(x0, noise, t)
         down, mid = controlnet(xt, t, context, controlnet_cond=hint, return_dict=False)
         prediction = unet(
             xt, t, context, down_block_additional_residuals=down, mid_block_additional_residual=mid
         ).sample
         loss = F.mse_loss(prediction, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(controlnet.parameters(), 1.0)
-        opt.step()
+        descend(stage, loss)
         return {"loss": loss.item()}
 
     def evaluate(at: int) -> None:
@@ -113,6 +75,43 @@ def train_controlnet(plan: Plan) -> None:
         print(f"controlnet step {at}: {json.dumps(result)}", flush=True)
 
     stage.run(step, evaluate, every_steps=plan.eval_every or 200)
+
+
+def by_caption() -> dict[str, toy_data.Scene]:
+    return {s.caption: s for s in toy_data.all_scenes()}
+
+
+class CaptionTable:
+    """The frozen text encoder's output for every caption there is (computed once), and
+    the captions a training batch gets: EMPTY_RATE of them empty (the silhouette alone must
+    do, as the negative prompt gets it too), SHUFFLED_RATE with the geometry words shuffled
+    (the silhouette must win over words that say otherwise), the rest as drawn."""
+
+    def __init__(self, text: torch.nn.Module, scenes: list[toy_data.Scene]) -> None:
+        self.scenes = scenes
+        captions = ["", *by_caption()]
+        self.row = {c: i for i, c in enumerate(captions)}
+        with torch.no_grad():
+            self.table = torch.cat(
+                [
+                    encode_text(text, token_ids(captions[i : i + 128]))
+                    for i in range(0, len(captions), 128)
+                ]
+            )
+        self.rng = random.Random(3)
+
+    def context(self, items: list[int]) -> torch.Tensor:
+        rows = []
+        for i in items:
+            r = self.rng.random()
+            if r < EMPTY_RATE:
+                caption = ""
+            elif r < EMPTY_RATE + SHUFFLED_RATE:
+                caption = geometry_shuffled(self.scenes[i], self.rng)
+            else:
+                caption = self.scenes[i].caption
+            rows.append(self.row[caption])
+        return self.table[rows]
 
 
 def evaluate_control(parts: dict[str, object], seed: int, count: int = 48) -> dict[str, float]:

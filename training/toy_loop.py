@@ -247,3 +247,29 @@ class Plan:
 
 def optimizer(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+
+
+def new_stage(name: str, modules: dict[str, torch.nn.Module], plan: Plan, seed: int) -> Stage:
+    """A stage training `modules` with AdamW, warm-up then cosine decay, an EMA of the
+    weights and a generator of its own seeded with `seed`."""
+    params = [p for module in modules.values() for p in module.parameters()]
+    stage = Stage(
+        name,
+        modules,
+        optimizer(params, plan.lr),
+        LrSchedule(plan.lr, plan.warmup, plan.steps),
+        Ema(modules, 0.999),
+        torch.Generator().manual_seed(seed),
+        tuner=plan.tuner(),
+    )
+    stage.extra.update(batch=plan.batch, peak_lr=plan.lr)
+    return stage
+
+
+def descend(stage: Stage, loss: torch.Tensor) -> None:
+    """One optimizer step on `loss`, gradients clipped to norm 1."""
+    stage.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for module in stage.modules.values() for p in module.parameters()]
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    stage.optimizer.step()

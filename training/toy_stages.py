@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from training import toy_data, toy_eval
-from training.toy_loop import RUN_DIR, Ema, LrSchedule, Plan, Stage, load_images, optimizer
+from training.toy_loop import RUN_DIR, Plan, Stage, descend, load_images, new_stage
 from training.toy_models import (
     NoiseSchedule,
     encode_text,
@@ -25,23 +25,13 @@ UNCOND_RATE = 0.1  # empty captions, for classifier-free guidance
 
 
 def train_vae(plan: Plan) -> None:
-    steps, batch, lr, warmup = plan.steps, plan.batch, plan.lr, plan.warmup
+    batch = plan.batch
     torch.manual_seed(0)
     data = load_images()
     images, masks = torch.from_numpy(data["images"]), torch.from_numpy(data["masks"])
     vae = new_vae()
-    opt = optimizer(list(vae.parameters()), lr)
-    gen = torch.Generator().manual_seed(1)
-    stage = Stage(
-        "vae",
-        {"vae": vae},
-        opt,
-        LrSchedule(lr, warmup, steps),
-        Ema({"vae": vae}, 0.999),
-        gen,
-        tuner=plan.tuner(),
-    )
-    stage.extra.update(batch=batch, peak_lr=lr)
+    stage = new_stage("vae", {"vae": vae}, plan, seed=1)
+    gen = stage.generator
 
     def step(at: int) -> dict[str, float]:
         stage.extra.setdefault("shape_weight_from_step", {}).setdefault(plan.shape_weight, at)
@@ -64,10 +54,7 @@ def train_vae(plan: Plan) -> None:
         l1, mse = error.abs().mean(), error.pow(2).mean()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=(1, 2, 3)).mean()
         loss = (weight * (error.abs() + error.pow(2))).mean() + KL_WEIGHT * kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
+        descend(stage, loss)
         return {"loss": loss.item(), "l1": l1.item(), "mse": mse.item(), "kl": kl.item()}
 
     stage.run(step)
@@ -106,7 +93,7 @@ def finish_vae(stage: Stage) -> None:
 
 
 def train_unet(plan: Plan) -> None:
-    steps, batch, lr, warmup = plan.steps, plan.batch, plan.lr, plan.warmup
+    batch = plan.batch
     torch.manual_seed(0)
     vae_state = stage_state("vae")
     vae = trained_vae(vae_state)
@@ -114,20 +101,10 @@ def train_unet(plan: Plan) -> None:
     ids = token_ids(load_images()["captions"])
     empty = token_ids([""])[0]
     unet, text = new_unet(), new_text_encoder()
-    params = [*unet.parameters(), *text.parameters()]
-    opt = optimizer(params, lr)
-    gen = torch.Generator().manual_seed(2)
     modules = {"unet": unet, "text": text}
-    stage = Stage(
-        "unet",
-        modules,
-        opt,
-        LrSchedule(lr, warmup, steps),
-        Ema(modules, 0.999),
-        gen,
-        tuner=plan.tuner(),
-    )
-    stage.extra.update(batch=batch, peak_lr=lr, scaling_factor=float(vae.config.scaling_factor))
+    stage = new_stage("unet", modules, plan, seed=2)
+    stage.extra.update(scaling_factor=float(vae.config.scaling_factor))
+    gen = stage.generator
     noise_schedule = NoiseSchedule()
 
     def step(_: int) -> dict[str, float]:
@@ -140,10 +117,7 @@ def train_unet(plan: Plan) -> None:
             noise_schedule.add_noise(x0, noise, t), t, encode_text(text, caption_ids)
         ).sample
         loss = F.mse_loss(prediction, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        descend(stage, loss)
         return {"loss": loss.item()}
 
     def evaluate(at: int) -> None:
