@@ -230,7 +230,7 @@ def apply_control(
     start: float,
     end: float,
 ) -> Conditioning:
-    from nodes.ops.sampling.denoiser import ControlSpec
+    from nodes.ops.families.sd.unet_call import ControlSpec
 
     parts = []
     for part in cond.parts:

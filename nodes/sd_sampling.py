@@ -41,15 +41,16 @@ class SamplerInputs(Protocol):
 def run_sampler(ctx: NodeContext, inputs: SamplerInputs, **settings: Any) -> Latent:
     """Sample `inputs.latent_image` with the shared inputs and a node's own `settings`
     (seed, denoise, step range...: see SampleSettings)."""
+    from nodes.ops.families.registry import family_of
     from nodes.ops.families.sd.patches import unet_in_use
     from nodes.ops.sampling.preview import latent_to_rgb
     from nodes.ops.sampling.sample import SampleSettings, sample
 
     model, latent = inputs.model, inputs.latent_image
-    family = str(model.config.get("family", "sd1"))
+    form = family_of(model.config).latent
 
     def progress(step: int, total: int, denoised: object) -> None:
-        ctx.progress(step, total, Image(latent_to_rgb(denoised, family)))  # type: ignore[arg-type]
+        ctx.progress(step, total, Image(latent_to_rgb(denoised, form)))  # type: ignore[arg-type]
 
     shared = SampleSettings(
         steps=inputs.steps,

@@ -14,8 +14,8 @@ from PIL import Image
 
 from engine.types import ConditioningPart, Latent
 from nodes.ops.families.sd.loading import SCHEDULE
+from nodes.ops.families.sd.unet_call import ControlSpec
 from nodes.ops.pixels import vae as vae_ops
-from nodes.ops.sampling.denoiser import ControlSpec
 from nodes.ops.sampling.sample import SampleSettings, sample
 from training import toy_data
 from training.toy_data import Scene

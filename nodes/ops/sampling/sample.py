@@ -1,5 +1,6 @@
 """Sampling a latent: sigmas from a scheduler, reproducible noise, a sampler over the
-guided denoiser, inpainting masks and previews.
+guided denoiser, inpainting masks and previews, for any family (the family seam says how
+its latents are scaled, how its network is called and how it mixes noise in).
 
 Noise is drawn per batch item from a generator seeded with seed + the item's batch index,
 on the CPU, so image i of a batch equals the single image rendered with its seed, on any
@@ -8,7 +9,7 @@ device.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from engine.types import ConditioningPart, Latent
-from nodes.ops.sampling.denoiser import GuidedDenoiser, InpaintInputs
-from nodes.ops.sampling.samplers import SAMPLERS, Sampler
-from nodes.ops.sampling.samplers.steps import Model
-from nodes.ops.sampling.schedules import SCHEDULERS, DiscreteSchedule
+from nodes.ops.families.base import Family
+from nodes.ops.families.registry import family_of
+from nodes.ops.sampling.denoiser import GuidedDenoiser
+from nodes.ops.sampling.samplers import SAMPLERS
+from nodes.ops.sampling.samplers.steps import Model, Noising
+from nodes.ops.sampling.schedules import SCHEDULERS, Schedule, schedule_from
 
 Progress = Callable[[int, int, torch.Tensor], None]  # step, total, current x0 estimate
 
@@ -38,11 +41,20 @@ class SampleSettings:
     leave_noise: bool = False  # stop at end_step's sigma instead of finishing at 0
 
 
-def make_schedule(config: dict[str, Any]) -> DiscreteSchedule:
-    return DiscreteSchedule(**config.get("schedule", {}))
+@dataclass(frozen=True)
+class Guidance:
+    """What steers the denoiser: the prompt's parts, the negative's, the CFG scale."""
+
+    positive: Sequence[ConditioningPart]
+    negative: Sequence[ConditioningPart]
+    cfg: float
 
 
-def sigmas_for(schedule: DiscreteSchedule, s: SampleSettings) -> torch.Tensor:
+def model_schedule(model_config: Mapping[str, Any]) -> Schedule:
+    return schedule_from(dict(model_config.get("schedule", {})))
+
+
+def sigmas_for(schedule: Schedule, s: SampleSettings) -> torch.Tensor:
     """The sigmas this run steps through (img2img starts part way down)."""
     if s.denoise <= 0.0:
         return torch.zeros(0)
@@ -70,74 +82,116 @@ class BatchNoise:
 
 
 def sample(
-    unet: Any,
-    model_config: dict[str, Any],
+    network: Any,
+    model_config: Mapping[str, Any],
     positive: Sequence[ConditioningPart],
     negative: Sequence[ConditioningPart],
     latent: Latent,
     settings: SampleSettings,
     progress: Progress | None = None,
 ) -> torch.Tensor:
-    """Denoise `latent` and return the new samples (float32, on the CPU)."""
-    if settings.sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {settings.sampler!r}")
+    """Denoise `latent` with a scheduler's sigmas (KSampler) and return the new samples
+    (float32, on the CPU)."""
     if settings.scheduler not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {settings.scheduler!r}")
-    schedule = make_schedule(model_config)
-    sigmas = sigmas_for(schedule, settings)
+    sigmas = sigmas_for(model_schedule(model_config), settings)
+    guidance = Guidance(positive, negative, settings.cfg)
+    samples, _ = denoise_latent(
+        network,
+        model_config,
+        guidance,
+        latent,
+        sigmas,
+        settings.sampler,
+        seed=settings.seed,
+        add_noise=settings.add_noise,
+        progress=progress,
+    )
+    return samples
+
+
+def denoise_latent(
+    network: Any,
+    model_config: Mapping[str, Any],
+    guidance: Guidance,
+    latent: Latent,
+    sigmas: torch.Tensor,
+    sampler: str,
+    *,
+    seed: int,
+    add_noise: bool = True,
+    progress: Progress | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run `sampler` down `sigmas` from `latent` (noised to sigmas[0] when `add_noise`);
+    returns the samples and the last step's x0 estimate, both as VAE latents on the CPU."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}")
+    source = latent.samples.to(torch.float32)
     if len(sigmas) < 2:  # nothing to do (denoise 0, or an empty step range)
-        return latent.samples.to(torch.float32).clone()
-    device = next(unet.parameters()).device
-    scale = float(model_config.get("latent_scale", 1.0))
-    base = (latent.samples.to(torch.float32) * scale).to(device)  # the model's own scale
-    noise_source = BatchNoise(settings.seed, base.shape, latent.batch_index or range(len(base)))
+        return source.clone(), source.clone()
+    family = family_of(model_config)
+    device = next(network.parameters()).device
+    base = _to_model(family, model_config, source).to(device)
+    noise_source = BatchNoise(seed, base.shape, latent.batch_index or range(len(base)))
     noise = noise_source.draw().to(device)
     mask = _latent_mask(latent.noise_mask, base)
-    inpaint = None
-    if unet.config.in_channels == 9:  # an inpainting model sees the mask and masked image
-        inpaint = InpaintInputs(torch.ones_like(base[:, :1]) if mask is None else mask, base)
+    call = family.model_call(network, model_config, model_schedule(model_config), base, mask)
     denoiser = GuidedDenoiser(
-        unet,
-        schedule,
-        model_config.get("prediction_type", "epsilon"),
-        positive=positive,
-        negative=negative,
-        cfg=settings.cfg,
-        inpaint=inpaint,
+        call, positive=guidance.positive, negative=guidance.negative, cfg=guidance.cfg
     )
-    model = denoiser if mask is None else _inside(mask, denoiser, base, noise)
-    x = base + noise * sigmas[0].to(device) if settings.add_noise else base.clone()
-    out = _run(SAMPLERS[settings.sampler], model, x, sigmas.to(device), noise_source, progress)
-    result = out.to("cpu", torch.float32) / scale
+    model: Model = denoiser if mask is None else _Inside(mask, denoiser, base, noise)
+    sigmas = sigmas.to(device)
+    x = family.noising.mix(base, noise, sigmas[0]) if add_noise else base.clone()
+    last: list[torch.Tensor] = [base]
+    out = _run(SAMPLERS[sampler], model, x, sigmas, noise_source, progress, last)
+    samples, denoised = (_from_model(family, model_config, t.to("cpu")) for t in (out, last[0]))
     if mask is not None:  # outside the mask: exactly the input, not a rescaled copy
         keep = mask.to("cpu")
-        result = result * keep + latent.samples.to(torch.float32) * (1 - keep)
-    return result
+        samples = samples * keep + source * (1 - keep)
+    return samples, denoised
 
 
-def _inside(mask: torch.Tensor, denoiser: Model, base: torch.Tensor, noise: torch.Tensor) -> Model:
+def _to_model(family: Family, config: Mapping[str, Any], latent: torch.Tensor) -> torch.Tensor:
+    """A VAE latent as the model sees it; a checkpoint's own VAE may set the scale."""
+    shift = float(config.get("latent_shift", family.latent.shift))
+    return (latent - shift) * float(config.get("latent_scale", family.latent.scale))
+
+
+def _from_model(family: Family, config: Mapping[str, Any], x: torch.Tensor) -> torch.Tensor:
+    shift = float(config.get("latent_shift", family.latent.shift))
+    return x.to(torch.float32) / float(config.get("latent_scale", family.latent.scale)) + shift
+
+
+class _Inside:
     """The denoiser limited to the mask: outside it, the source noised to the current
     level stands in for x, and the source itself for the result."""
 
-    def model(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        kept = base + noise * sigma.reshape(-1)[:1].to(base.device)
-        denoised = denoiser(x * mask + kept * (1 - mask), sigma)
-        return denoised * mask + base * (1 - mask)
+    def __init__(
+        self, mask: torch.Tensor, denoiser: GuidedDenoiser, base: torch.Tensor, noise: torch.Tensor
+    ) -> None:
+        self.mask, self.denoiser, self.base, self.noise = mask, denoiser, base, noise
+        self.noising: Noising = denoiser.noising
 
-    return model
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        level = sigma.reshape(-1)[:1].to(self.base.device)
+        kept = self.noising.mix(self.base, self.noise, level)
+        denoised = self.denoiser(x * self.mask + kept * (1 - self.mask), sigma)
+        return denoised * self.mask + self.base * (1 - self.mask)
 
 
 def _run(
-    sampler: Sampler,
+    sampler: Callable[..., torch.Tensor],
     model: Model,
     x: torch.Tensor,
     sigmas: torch.Tensor,
     noise: BatchNoise,
     progress: Progress | None,
+    last: list[torch.Tensor],
 ) -> torch.Tensor:
     total = len(sigmas) - 1
 
     def callback(info: dict[str, Any]) -> None:
+        last[0] = info["denoised"]
         if progress is not None:
             progress(int(info["i"]) + 1, total, info["denoised"])
 

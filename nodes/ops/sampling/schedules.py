@@ -1,8 +1,12 @@
-"""Sigma schedules for discrete-time DDPM models (SD 1.x/2.x/XL) in the k-diffusion view.
+"""Sigma schedules: the model's table of noise levels, and the schedulers that pick a run's
+steps from it.
 
-A DDPM with cumulative alphas `ac[t]` is the same model as a denoiser of `x0 + sigma * noise`
-with sigma[t] = sqrt((1 - ac[t]) / ac[t]). Every schedule below returns n + 1 sigmas as a
-float32 tensor: descending, ending in 0 (the last step lands on the data).
+A DDPM with cumulative alphas `ac[t]` (SD 1.x/2.x/XL) is the same model as a denoiser of
+`x0 + sigma * noise` with sigma[t] = sqrt((1 - ac[t]) / ac[t]) (`DiscreteSchedule`). A
+rectified-flow model (Flux) mixes `(1 - sigma) * x0 + sigma * noise` and its sigma is its
+time, shifted toward noise for large images (`FlowSchedule`). Both give a table ascending
+with t and the same conversions, so every scheduler works on both. Every scheduler returns
+n + 1 sigmas as a float32 tensor: descending, ending in 0 (the last step lands on the data).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from torch import Tensor
 __all__ = [
     "SCHEDULERS",
     "DiscreteSchedule",
+    "FlowSchedule",
+    "Schedule",
     "get_sigmas_ddim_uniform",
     "get_sigmas_exponential",
     "get_sigmas_karras",
@@ -85,6 +91,69 @@ class DiscreteSchedule:
         return ((1.0 - weight) * table[low] + weight * table[high]).exp()
 
 
+class FlowSchedule:
+    """The sigmas of a rectified-flow model at t = 0 .. num_timesteps - 1: the time
+    s = (t + 1) / num_timesteps, shifted toward noise by `shift`:
+
+    - "exponential" (Flux): sigma = e^mu / (e^mu + 1/s - 1), mu = `shift` (Flux dev: 1.15;
+      ModelSamplingFlux sets it from the image size);
+    - "linear" (SD3's form): sigma = k s / (1 + (k - 1) s), k = `shift` (1: no shift; schnell).
+    """
+
+    def __init__(self, shift: float = 1.0, kind: str = "linear", num_timesteps: int = 1000) -> None:
+        if kind not in ("exponential", "linear"):
+            raise ValueError(f"unknown flow shift {kind!r} (exponential, linear)")
+        if kind == "linear" and shift <= 0:
+            raise ValueError(f"a linear flow shift must be above 0, not {shift}")
+        self.shift, self.kind, self.num_timesteps = float(shift), kind, num_timesteps
+        s = torch.arange(1, num_timesteps + 1, dtype=torch.float64) / num_timesteps
+        self.sigmas: Tensor = self._shifted(s).to(torch.float32)
+        self.log_sigmas: Tensor = self.sigmas.log()
+
+    @property
+    def sigma_min(self) -> float:
+        return float(self.sigmas[0])
+
+    @property
+    def sigma_max(self) -> float:
+        return float(self.sigmas[-1])
+
+    def _shifted(self, s: Tensor) -> Tensor:
+        if self.kind == "exponential":
+            e = math.exp(self.shift)
+            return e / (e + (1.0 / s - 1.0))
+        return self.shift * s / (1.0 + (self.shift - 1.0) * s)
+
+    def _unshifted(self, sigma: Tensor) -> Tensor:
+        if self.kind == "exponential":
+            return 1.0 / (1.0 + math.exp(self.shift) * (1.0 / sigma - 1.0))
+        return sigma / (self.shift - (self.shift - 1.0) * sigma)
+
+    def sigma_to_t(self, sigma: Tensor) -> Tensor:
+        """Continuous timestep of each sigma (clamped to [0, num_timesteps - 1])."""
+        s = self._unshifted(sigma.to(torch.float64).clamp(1e-12, 1.0))
+        t = (s * self.num_timesteps - 1.0).clamp(0.0, self.num_timesteps - 1)
+        return t.to(torch.float32)
+
+    def t_to_sigma(self, t: Tensor) -> Tensor:
+        """Sigma at each continuous timestep (clamped to [0, num_timesteps - 1])."""
+        t = t.to(torch.float64).clamp(0.0, self.num_timesteps - 1)
+        return self._shifted((t + 1.0) / self.num_timesteps).to(torch.float32)
+
+
+Schedule = DiscreteSchedule | FlowSchedule
+
+
+def schedule_from(config: dict[str, object]) -> Schedule:
+    """The schedule a model's config names: {"kind": "flow", "shift": ..., "shift_kind": ...}
+    or a DDPM's betas (the default)."""
+    settings = dict(config)
+    if settings.pop("kind", "discrete") == "flow":
+        shift = float(settings.get("shift", 1.0))  # type: ignore[arg-type]
+        return FlowSchedule(shift, str(settings.get("shift_kind", "linear")))
+    return DiscreteSchedule(**settings)  # type: ignore[arg-type]
+
+
 def _check_steps(n: int) -> None:
     if n < 1:
         raise ValueError(f"a schedule needs at least one step, not {n}")
@@ -110,21 +179,21 @@ def get_sigmas_exponential(n: int, sigma_min: float, sigma_max: float) -> Tensor
     return _append_zero(log_sigmas.exp())
 
 
-def get_sigmas_normal(schedule: DiscreteSchedule, n: int) -> Tensor:
+def get_sigmas_normal(schedule: Schedule, n: int) -> Tensor:
     """n timesteps evenly spaced in continuous t from t_max down to 0."""
     _check_steps(n)
     t = torch.linspace(schedule.num_timesteps - 1, 0.0, n)
     return _append_zero(schedule.t_to_sigma(t))
 
 
-def get_sigmas_sgm_uniform(schedule: DiscreteSchedule, n: int) -> Tensor:
+def get_sigmas_sgm_uniform(schedule: Schedule, n: int) -> Tensor:
     """As SGM (SDXL) spaces them: n + 1 timesteps from t_max to 0, the one at t=0 dropped."""
     _check_steps(n)
     t = torch.linspace(schedule.num_timesteps - 1, 0.0, n + 1)[:-1]
     return _append_zero(schedule.t_to_sigma(t))
 
 
-def get_sigmas_simple(schedule: DiscreteSchedule, n: int) -> Tensor:
+def get_sigmas_simple(schedule: Schedule, n: int) -> Tensor:
     """Every (num_timesteps / n)-th sigma of the table, counted from the top."""
     _check_steps(n)
     stride = schedule.num_timesteps / n
@@ -132,7 +201,7 @@ def get_sigmas_simple(schedule: DiscreteSchedule, n: int) -> Tensor:
     return _append_zero(schedule.sigmas[index])
 
 
-def get_sigmas_ddim_uniform(schedule: DiscreteSchedule, n: int) -> Tensor:
+def get_sigmas_ddim_uniform(schedule: Schedule, n: int) -> Tensor:
     """DDIM's uniform stride (Song et al. 2021): timesteps 1, 1 + c, ..., c = T // n, reversed.
 
     Exactly n timesteps are kept (DDIM's own range can give one more when c does not divide
@@ -144,15 +213,15 @@ def get_sigmas_ddim_uniform(schedule: DiscreteSchedule, n: int) -> Tensor:
     return _append_zero(schedule.sigmas[index[::-1]])
 
 
-def _karras(schedule: DiscreteSchedule, n: int) -> Tensor:
+def _karras(schedule: Schedule, n: int) -> Tensor:
     return get_sigmas_karras(n, schedule.sigma_min, schedule.sigma_max)
 
 
-def _exponential(schedule: DiscreteSchedule, n: int) -> Tensor:
+def _exponential(schedule: Schedule, n: int) -> Tensor:
     return get_sigmas_exponential(n, schedule.sigma_min, schedule.sigma_max)
 
 
-SCHEDULERS: dict[str, Callable[[DiscreteSchedule, int], Tensor]] = {
+SCHEDULERS: dict[str, Callable[[Schedule, int], Tensor]] = {
     "normal": get_sigmas_normal,
     "karras": _karras,
     "exponential": _exponential,

@@ -134,11 +134,12 @@ def sample_dpmpp_2m(
         if sigma_next == 0.0:
             x = denoised
         else:
-            h = math.log(sigma / sigma_next)
+            h = run.noising.h(sigma, sigma_next)
             target = denoised
             if previous is not None:
                 target = denoised + (denoised - previous) * (h / (2 * h_last))
-            x = (sigma_next / sigma) * x - math.expm1(-h) * target
+            alpha = run.noising.alpha(sigma_next)
+            x = (sigma_next / sigma) * x - (alpha * math.expm1(-h)) * target
             h_last = h
         previous = denoised
     return x
@@ -182,22 +183,23 @@ def sample_uni_pc(
     run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
     steps = len(run.values) - 1
     outputs: list[Tensor] = []  # denoised estimates, newest last
-    lambdas: list[float] = []  # their -log(sigma)
+    lambdas: list[float] = []  # their lambda = log(alpha / sigma)
     # What the last predictor step started from, for the corrector: x, outputs, lambdas.
     last: tuple[Tensor, list[Tensor], list[float]] | None = None
+    noising = run.noising
     for i, sigma, sigma_next in run.steps():
         denoised = run.denoise(x, sigma)
         if last is not None:
-            x = unipc_update(*last, -math.log(sigma), corrector=denoised)
+            x = unipc_update(*last, noising.lam(sigma), corrector=denoised, noising=noising)
         run.report(i, x, denoised)
         last = None
         if sigma_next == sigma:  # a repeated sigma: nothing to integrate
             continue
-        outputs, lambdas = [*outputs, denoised][-order:], [*lambdas, -math.log(sigma)][-order:]
+        outputs, lambdas = [*outputs, denoised][-order:], [*lambdas, noising.lam(sigma)][-order:]
         if sigma_next == 0.0:
             x = denoised
             continue
         p = min(order, len(outputs), steps - i)
         last = (x, outputs[-p:], lambdas[-p:])
-        x = unipc_update(*last, -math.log(sigma_next))
+        x = unipc_update(*last, noising.lam(sigma_next), noising=noising)
     return x

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,58 @@ from torch import Tensor
 Model = Callable[..., Tensor]
 Callback = Callable[[dict[str, Any]], None]
 NoiseSampler = Callable[[Tensor, Tensor], Tensor]
+FLOW_EDGE = 1e-7  # lambda is infinite at sigma 0 and 1; flow schedules start at exactly 1
+
+
+@dataclass(frozen=True)
+class Noising:
+    """How data and noise mix at level sigma: x = alpha(sigma) * x0 + sigma * noise.
+
+    Diffusion models in the k-diffusion view (SD) have alpha = 1; rectified-flow models
+    (Flux) have alpha = 1 - sigma. The probability-flow ODE dx/dsigma = (x - D) / sigma and
+    the step D + (sigma_next / sigma) (x - D) hold for both; what differs is the half-log
+    SNR lambda = log(alpha / sigma) that the exponential integrators step in, the data term's
+    alpha, and how fresh noise is mixed back in.
+    """
+
+    flow: bool = False
+
+    def alpha(self, sigma: float) -> float:
+        return 1.0 - sigma if self.flow else 1.0
+
+    def lam(self, sigma: float) -> float:
+        if not self.flow:
+            return -math.log(sigma)
+        sigma = min(max(sigma, FLOW_EDGE), 1.0 - FLOW_EDGE)
+        return math.log((1.0 - sigma) / sigma)
+
+    def h(self, sigma: float, sigma_next: float) -> float:
+        """The step in lambda from sigma to sigma_next (both above 0)."""
+        if not self.flow:
+            return math.log(sigma / sigma_next)
+        return self.lam(sigma_next) - self.lam(sigma)
+
+    def midpoint(self, sigma: float, sigma_next: float) -> float:
+        """The sigma halfway in lambda."""
+        if not self.flow:
+            return math.sqrt(sigma * sigma_next)
+        middle = (self.lam(sigma) + self.lam(sigma_next)) / 2
+        return 1.0 / (1.0 + math.exp(middle))
+
+    def mix(self, x0: Tensor, noise: Tensor, sigma: Tensor | float) -> Tensor:
+        """x0 noised to level sigma."""
+        if not self.flow:
+            return x0 + noise * sigma
+        return x0 * (1.0 - sigma) + noise * sigma
+
+
+VE = Noising(flow=False)
+FLOW = Noising(flow=True)
 
 
 class SamplerRun:
-    """What every sampler needs besides its own maths: the model, the callback, the noise."""
+    """What every sampler needs besides its own maths: the model, the callback, the noise.
+    `model.noising` (a `Noising`, VE when absent) says how the model mixes noise in."""
 
     def __init__(
         self,
@@ -35,6 +84,7 @@ class SamplerRun:
         self.callback = callback
         self.noise_sampler = noise_sampler
         self.values: list[float] = sigmas.tolist()
+        self.noising: Noising = getattr(model, "noising", VE)
 
     def steps(self) -> Iterator[tuple[int, float, float]]:
         for i in range(len(self.values) - 1):
@@ -54,6 +104,23 @@ class SamplerRun:
                     "denoised": denoised,
                 }
             )
+
+    def ancestral(self, sigma: float, sigma_next: float, eta: float) -> tuple[float, float, float]:
+        """(sigma_down, keep, noise_std) of an ancestral step: a deterministic step to
+        sigma_down, then x = keep * x + noise_std * fresh noise lands at sigma_next with the
+        right mix. A flow model's split is the diffusion one made in its equivalent sigma
+        sigma / (1 - sigma), then scaled back by alpha."""
+        if not self.noising.flow:
+            down, up = ancestral_step(sigma, sigma_next, eta)
+            return down, 1.0, up
+        if sigma_next <= 0.0 or eta == 0.0:
+            return sigma_next, 1.0, 0.0
+        s_next = sigma_next / (1.0 - sigma_next)
+        ratio = sigma_next * (1.0 - sigma) / (sigma * (1.0 - sigma_next))  # s_next / s
+        s_up = min(s_next, eta * s_next * math.sqrt(max(0.0, 1.0 - ratio**2)))
+        s_down = math.sqrt(s_next**2 - s_up**2)
+        down = s_down / (1.0 + s_down)
+        return down, (1.0 - sigma_next) / (1.0 - down), (1.0 - sigma_next) * s_up
 
     def noise(self, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
         if self.noise_sampler is None:
@@ -77,13 +144,18 @@ def ancestral_step(sigma: float, sigma_next: float, eta: float = 1.0) -> tuple[f
     return math.sqrt(sigma_next**2 - up**2), up
 
 
-def sde_coefficients(sigma: float, sigma_next: float, eta: float) -> tuple[float, float]:
-    """(keep, noise_std) of the first-order data-prediction step of the diffusion SDE (Lu et al.
-    2022, arXiv:2211.01095, SDE-DPM-Solver++1), eta scaling the noise (0: the ODE step):
-    x_next = keep * x + (1 - keep) * D(x) + noise_std * z."""
-    h = math.log(sigma / sigma_next)
+def sde_coefficients(
+    sigma: float, sigma_next: float, eta: float, noising: Noising = VE
+) -> tuple[float, float, float]:
+    """(keep, data, noise_std) of the first-order data-prediction step of the diffusion SDE
+    (Lu et al. 2022, arXiv:2211.01095, SDE-DPM-Solver++1), eta scaling the noise (0: the
+    ODE step): x_next = keep * x + data * D(x) + noise_std * z."""
+    h = noising.h(sigma, sigma_next)
     keep = (sigma_next / sigma) * math.exp(-eta * h)
-    return keep, sigma_next * math.sqrt(-math.expm1(-2 * eta * h))
+    # alpha_next (1 - e^(-(1 + eta) h)); with alpha = 1 that is exactly 1 - keep.
+    flow_data = noising.alpha(sigma_next) * -math.expm1(-(1.0 + eta) * h)
+    data = flow_data if noising.flow else 1.0 - keep
+    return keep, data, sigma_next * math.sqrt(-math.expm1(-2 * eta * h))
 
 
 def dpm2_step(
@@ -144,6 +216,8 @@ def unipc_update(
     lambdas: list[float],
     lambda_next: float,
     corrector: Tensor | None = None,
+    *,
+    noising: Noising = VE,
 ) -> Tensor:
     """One UniPC step (Zhao et al. 2023, arXiv:2302.04867), data prediction, bh2.
 
@@ -160,7 +234,13 @@ def unipc_update(
         rks.append(1.0)
         diffs.append(corrector - output_s)
     b_h = math.expm1(-h)
-    x = math.exp(-h) * x - b_h * output_s
+    if noising.flow:  # x_next = (sigma_next / sigma) x - alpha_next b_h (D + corrections)
+        sigma_s, sigma_t = (1.0 / (1.0 + math.exp(lam)) for lam in (lambda_s, lambda_next))
+        x = (sigma_t / sigma_s) * x
+        b_h *= 1.0 - sigma_t
+    else:
+        x = math.exp(-h) * x
+    x = x - b_h * output_s
     for weight, diff in zip(unipc_weights(rks, h), diffs, strict=True):
         x = x - (b_h * weight) * diff
     return x

@@ -18,7 +18,6 @@ from nodes.ops.sampling.samplers.steps import (
     Model,
     NoiseSampler,
     SamplerRun,
-    ancestral_step,
     dpm2_step,
     sde_coefficients,
 )
@@ -41,10 +40,10 @@ def sample_euler_ancestral(
     for i, sigma, sigma_next in run.steps():
         denoised = run.denoise(x, sigma)
         run.report(i, x, denoised)
-        sigma_down, sigma_up = ancestral_step(sigma, sigma_next, eta)
+        sigma_down, keep, sigma_up = run.ancestral(sigma, sigma_next, eta)
         x = denoised + (sigma_down / sigma) * (x - denoised)
         if sigma_up > 0.0:
-            x = x + run.noise(x, sigma, sigma_next) * (s_noise * sigma_up)
+            x = keep * x + run.noise(x, sigma, sigma_next) * (s_noise * sigma_up)
     return x
 
 
@@ -65,10 +64,10 @@ def sample_dpm_2_ancestral(
     for i, sigma, sigma_next in run.steps():
         denoised = run.denoise(x, sigma)
         run.report(i, x, denoised)
-        sigma_down, sigma_up = ancestral_step(sigma, sigma_next, eta)
+        sigma_down, keep, sigma_up = run.ancestral(sigma, sigma_next, eta)
         x = dpm2_step(run, x, denoised, sigma, sigma_down)
         if sigma_up > 0.0:
-            x = x + run.noise(x, sigma, sigma_next) * (s_noise * sigma_up)
+            x = keep * x + run.noise(x, sigma, sigma_next) * (s_noise * sigma_up)
     return x
 
 
@@ -96,11 +95,12 @@ def sample_dpmpp_2m_sde(
         if sigma_next == 0.0:
             x = denoised
         else:
-            h = math.log(sigma / sigma_next)
-            keep, noise_std = sde_coefficients(sigma, sigma_next, eta)
-            x = keep * x + (1.0 - keep) * denoised
+            h = run.noising.h(sigma, sigma_next)
+            keep, data, noise_std = sde_coefficients(sigma, sigma_next, eta, run.noising)
+            x = keep * x + data * denoised
             if previous is not None:
-                weight = -math.expm1(-(1.0 + eta) * h) * h / (2 * h_last)
+                alpha = run.noising.alpha(sigma_next)
+                weight = alpha * -math.expm1(-(1.0 + eta) * h) * h / (2 * h_last)
                 x = x + weight * (denoised - previous)
             if noise_std > 0.0:
                 x = x + run.noise(x, sigma, sigma_next) * (s_noise * noise_std)
@@ -129,19 +129,20 @@ def sample_dpmpp_sde(
         if sigma_next == 0.0:
             x = denoised
             continue
-        sigma_mid = math.sqrt(sigma * sigma_next)
-        keep, noise_std = sde_coefficients(sigma, sigma_mid, eta)
+        noising = run.noising
+        sigma_mid = noising.midpoint(sigma, sigma_next)
+        keep, data, noise_std = sde_coefficients(sigma, sigma_mid, eta, noising)
         noise_mid = x.new_zeros([])
         if noise_std > 0.0:
             noise_mid = run.noise(x, sigma, sigma_mid) * (s_noise * noise_std)
-        x_mid = keep * x + (1.0 - keep) * denoised + noise_mid
+        x_mid = keep * x + data * denoised + noise_mid
         # With r = 1/2 the second-order combination of D(x) and D(x_mid) is D(x_mid) alone.
         denoised_mid = run.denoise(x_mid, sigma_mid)
-        keep, _ = sde_coefficients(sigma, sigma_next, eta)
-        x = keep * x + (1.0 - keep) * denoised_mid
+        keep, data, _ = sde_coefficients(sigma, sigma_next, eta, noising)
+        x = keep * x + data * denoised_mid
         # Both stages follow one Brownian path: the whole step's noise is the midpoint's,
         # carried on to sigma_next, plus fresh noise over [sigma_mid, sigma_next].
-        carry, noise_std = sde_coefficients(sigma_mid, sigma_next, eta)
+        carry, _, noise_std = sde_coefficients(sigma_mid, sigma_next, eta, noising)
         x = x + carry * noise_mid
         if noise_std > 0.0:
             x = x + run.noise(x, sigma_mid, sigma_next) * (s_noise * noise_std)
@@ -165,16 +166,16 @@ def sample_dpmpp_2s_ancestral(
     for i, sigma, sigma_next in run.steps():
         denoised = run.denoise(x, sigma)
         run.report(i, x, denoised)
-        sigma_down, sigma_up = ancestral_step(sigma, sigma_next, eta)
+        sigma_down, keep, sigma_up = run.ancestral(sigma, sigma_next, eta)
         if sigma_down == 0.0:
             x = denoised
         else:
-            sigma_mid = math.sqrt(sigma * sigma_down)
+            sigma_mid = run.noising.midpoint(sigma, sigma_down)
             x_mid = denoised + (sigma_mid / sigma) * (x - denoised)
             denoised_mid = run.denoise(x_mid, sigma_mid)
             x = denoised_mid + (sigma_down / sigma) * (x - denoised_mid)
         if sigma_up > 0.0:
-            x = x + run.noise(x, sigma, sigma_next) * (s_noise * sigma_up)
+            x = keep * x + run.noise(x, sigma, sigma_next) * (s_noise * sigma_up)
     return x
 
 
@@ -196,5 +197,5 @@ def sample_lcm(
         run.report(i, x, denoised)
         x = denoised
         if sigma_next > 0.0:
-            x = x + run.noise(x, sigma, sigma_next) * sigma_next
+            x = run.noising.mix(x, run.noise(x, sigma, sigma_next), sigma_next)
     return x
