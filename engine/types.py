@@ -154,6 +154,54 @@ class ControlNet(LoadedModel):
     color = "#00d78d"
 
 
+@dataclass(frozen=True, eq=False)
+class Noise(PortType):
+    """The starting noise of a custom sampler: Gaussian noise from `seed` (per batch item,
+    seed + index), or none at all (`seed` None) for a latent that is noisy already."""
+
+    type_name = "NOISE"
+    color = "#b0b0b0"
+    seed: int | None
+
+
+@dataclass(frozen=True, eq=False)
+class Sigmas(PortType):
+    """The noise levels a custom sampler steps through, descending (usually to 0)."""
+
+    type_name = "SIGMAS"
+    color = "#cdffcd"
+    values: torch.Tensor
+
+    def nbytes(self) -> int:
+        return tensor_bytes(self.values)
+
+
+@dataclass(frozen=True, eq=False)
+class SamplerChoice(PortType):
+    """Which sampler algorithm a custom sampler runs, with its options (eta, ...)."""
+
+    type_name = "SAMPLER"
+    color = "#ecb4b4"
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Guider(PortType):
+    """What steers a custom sampler: a model, the prompt, and classifier-free guidance
+    against the negative (`negative` None: the prompt alone, as BasicGuider)."""
+
+    type_name = "GUIDER"
+    color = "#66ffff"
+    model: Model
+    positive: Conditioning
+    negative: Conditioning | None = None
+    cfg: float = 1.0
+
+    def nbytes(self) -> int:
+        return self.positive.nbytes() + (self.negative.nbytes() if self.negative else 0)
+
+
 # Widget value types and their schema names. bool is listed before int on purpose:
 # bool is a subclass of int in Python and must not be taken for one.
 PRIMITIVE_TYPES: dict[type, str] = {bool: "BOOLEAN", int: "INT", float: "FLOAT", str: "STRING"}

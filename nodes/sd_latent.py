@@ -34,6 +34,31 @@ class EmptyLatent:
         return self.Outputs(latent=Latent(torch.zeros(shape)))
 
 
+@node(
+    "sd.empty_latent_sd3",
+    title="Empty Latent (SD3, Flux)",
+    category="latent/sd3",
+    comfy="EmptySD3LatentImage",
+)
+class EmptyLatentSD3:
+    """A blank 16-channel latent, as the SD3 and Flux autoencoders make: the image size (a
+    multiple of 16, as Flux packs 2x2 latent cells into a token) and batch size."""
+
+    class Inputs(BaseModel):
+        width: Annotated[int, Widget(step=16)] = Field(1024, ge=16, le=MAX_SIZE, multiple_of=16)
+        height: Annotated[int, Widget(step=16)] = Field(1024, ge=16, le=MAX_SIZE, multiple_of=16)
+        batch_size: int = Field(1, ge=1, le=4096)
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        import torch
+
+        shape = (inputs.batch_size, 16, inputs.height // 8, inputs.width // 8)
+        return self.Outputs(latent=Latent(torch.zeros(shape)))
+
+
 def _vae(vae: Vae) -> object:
     return vae.handle.get()
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from engine.context import NodeContext
 from engine.node import Widget, node
-from engine.types import Conditioning, Image, Latent, Model
+from engine.types import Conditioning, Latent, Model
 
 # The one list of names; tests check they match the registries in nodes.ops.
 SAMPLER_NAMES = (
@@ -41,16 +41,11 @@ class SamplerInputs(Protocol):
 def run_sampler(ctx: NodeContext, inputs: SamplerInputs, **settings: Any) -> Latent:
     """Sample `inputs.latent_image` with the shared inputs and a node's own `settings`
     (seed, denoise, step range...: see SampleSettings)."""
-    from nodes.ops.families.registry import family_of
     from nodes.ops.families.sd.patches import unet_in_use
-    from nodes.ops.sampling.preview import latent_to_rgb
+    from nodes.ops.sampling.progress import reporter
     from nodes.ops.sampling.sample import SampleSettings, sample
 
     model, latent = inputs.model, inputs.latent_image
-    form = family_of(model.config).latent
-
-    def progress(step: int, total: int, denoised: object) -> None:
-        ctx.progress(step, total, Image(latent_to_rgb(denoised, form)))  # type: ignore[arg-type]
 
     shared = SampleSettings(
         steps=inputs.steps,
@@ -67,7 +62,7 @@ def run_sampler(ctx: NodeContext, inputs: SamplerInputs, **settings: Any) -> Lat
             inputs.negative.parts,
             latent,
             shared,
-            progress,
+            reporter(ctx, model.config),
         )
     return Latent(samples, latent.noise_mask, latent.batch_index)
 

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from nodes.ops.families.base import Family
+from nodes.ops.families.flux.family import FLUX_FAMILIES
 from nodes.ops.families.sd.family import SD_FAMILIES
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (*SD_FAMILIES,)}
+FAMILIES: dict[str, Family] = {f.name: f for f in (*SD_FAMILIES, *FLUX_FAMILIES)}
 
 
 def family_of(config: Mapping[str, Any]) -> Family:
