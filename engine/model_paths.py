@@ -27,11 +27,22 @@ import yaml
 from engine.paths import UnsafePath, list_files, safe_join
 from engine.settings import Settings
 
-KINDS = ("checkpoints", "vae", "loras", "controlnet", "embeddings", "upscale_models")
+KINDS = (
+    "checkpoints",
+    "diffusion_models",  # a denoiser alone: a Flux transformer, an SD UNet (Load Diffusion Model)
+    "text_encoders",  # CLIP-L, CLIP-G, T5-XXL files (Load CLIP, Dual CLIP Loader)
+    "vae",
+    "loras",
+    "controlnet",
+    "embeddings",
+    "upscale_models",
+)
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft")
 DIFFUSERS_MARKER = "model_index.json"
-# ComfyUI searches its t2i_adapter folders for controlnets too.
-_ALIASES = {"t2i_adapter": "controlnet"}
+# Names ComfyUI also uses for a kind, in the yaml and as folders under models/: it searches
+# its t2i_adapter folders for controlnets, and keeps the older unet/ and clip/ folders.
+_ALIASES = {"t2i_adapter": "controlnet", "unet": "diffusion_models", "clip": "text_encoders"}
+_OLDER_FOLDERS = {"diffusion_models": ("unet",), "text_encoders": ("clip",)}
 
 
 def read_extra_model_paths(yaml_file: Path) -> list[tuple[str, Path, bool]]:
@@ -109,9 +120,12 @@ class ModelPaths:
         for yaml_file in settings.extra_model_paths:
             for kind, folder, is_default in read_extra_model_paths(Path(yaml_file)):
                 (first if is_default else last)[kind].append(folder)
-        roots = {
-            kind: tuple(dict.fromkeys([*first[kind], settings.model_folder(kind), *last[kind]]))
+        ours = {
+            kind: [settings.model_folder(k) for k in (kind, *_OLDER_FOLDERS.get(kind, ()))]
             for kind in KINDS
+        }
+        roots = {
+            kind: tuple(dict.fromkeys([*first[kind], *ours[kind], *last[kind]])) for kind in KINDS
         }
         return cls(roots)
 

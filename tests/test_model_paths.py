@@ -205,3 +205,28 @@ def test_engine_stays_torch_free() -> None:
 
     code = "import engine.model_paths, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_diffusion_models_and_text_encoders_are_found_in_comfyuis_older_folders_too(
+    settings: Settings, tmp_path: Path
+) -> None:
+    models = settings.models_dir
+    touch(models / "diffusion_models" / "flux1-dev.safetensors")
+    touch(models / "unet" / "flux1-schnell.safetensors")
+    touch(models / "text_encoders" / "t5xxl_fp16.safetensors")
+    touch(models / "clip" / "clip_l.safetensors")
+    touch(tmp_path / "comfy" / "models" / "unet" / "other.safetensors")
+    (settings.base_dir / "extra_model_paths.yaml").write_text(
+        f"comfyui:\n    base_path: {tmp_path / 'comfy'}\n    unet: models/unet\n"
+    )
+    paths = ModelPaths.from_settings(settings)
+    assert paths.folders("diffusion_models")[:2] == [
+        models / "diffusion_models",
+        models / "unet",
+    ]
+    assert paths.list("diffusion_models") == [
+        "flux1-dev.safetensors",
+        "flux1-schnell.safetensors",
+        "other.safetensors",
+    ]
+    assert paths.list("text_encoders") == ["clip_l.safetensors", "t5xxl_fp16.safetensors"]
