@@ -36,9 +36,13 @@ def encode(
 
     try:
         with clip_in_use(clip, ctx.models) as encoders:
-            part = encode_text(
-                encoders, texts, layer=clip.config.get("layer"), extras=extras, embeddings=lookup
-            )
+            if encoders.family == "flux":  # T5's tokens and CLIP-L's pooled vector
+                from nodes.ops.text.flux_encoding import encode_flux
+
+                part = encode_flux(encoders, texts, extras)
+            else:
+                layer = clip.config.get("layer")
+                part = encode_text(encoders, texts, layer=layer, extras=extras, embeddings=lookup)
     except (FileNotFoundError, UnsafePath, ValueError) as exc:
         raise NodeInputError(input_name, str(exc)) from None
     return Conditioning((part,))

@@ -1,0 +1,69 @@
+"""A prompt as Flux reads it: T5-XXL's hidden states per token (the transformer attends to
+them) and CLIP-L's pooled vector (added to its timestep embedding).
+
+CLIP-L sees the first 77 tokens of its text (start, 75 tokens, end, end-token padding), as
+CLIP was trained; T5 sees its whole text, ended by </s> and padded with <pad> to at least
+256 tokens (the length Flux was trained with for schnell, and that ComfyUI pads to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from engine.types import ConditioningPart
+from nodes.ops.text.encoding import TextEncoder, TextEncoders, tokenize_chunks
+from nodes.ops.text.t5_tokenizer import t5_tokenizer
+
+T5_MIN_TOKENS = 256
+
+
+def flux_encoders(clip_l: Any, t5xxl: Any) -> TextEncoders:
+    """Flux's two encoders in the order its conditioning reads them."""
+    return TextEncoders(
+        "flux",
+        [
+            TextEncoder("clip_l", clip_l, "eos", -1, True, pooled=True),
+            TextEncoder("t5xxl", t5xxl, "zero", -1, False),
+        ],
+    )
+
+
+@torch.inference_mode()
+def clip_pooled(model: Any, text: str) -> torch.Tensor:
+    """CLIP-L's pooled output [1, width] for the first 77 tokens of `text`."""
+    ids = tokenize_chunks(text, "eos")[:1]
+    device = next(model.parameters()).device
+    return model(input_ids=ids.to(device)).pooler_output.to("cpu", torch.float32)
+
+
+@torch.inference_mode()
+def t5_states(model: Any, text: str, min_tokens: int = T5_MIN_TOKENS) -> torch.Tensor:
+    """T5's last hidden states [1, tokens, width], padded to at least `min_tokens`."""
+    ids: list[int] = t5_tokenizer()(text)["input_ids"]  # ends with </s>
+    ids = ids + [0] * (min_tokens - len(ids))
+    device = next(model.parameters()).device
+    states = model(input_ids=torch.tensor([ids], device=device)).last_hidden_state
+    return states.to("cpu", torch.float32)
+
+
+def encode_flux(
+    encoders: TextEncoders,
+    texts: Mapping[str, str] | str,
+    extras: Mapping[str, Any] | None = None,
+) -> ConditioningPart:
+    """`texts` gives each encoder its own text by name (CLIPTextEncodeFlux's clip_l and
+    t5xxl), or one text for both."""
+    by_name = {e.name: e for e in encoders.encoders}
+    missing = {"clip_l", "t5xxl"} - by_name.keys()
+    if missing:
+        raise ValueError(f"Flux needs CLIP-L and T5-XXL; this CLIP has no {sorted(missing)}")
+
+    def text(name: str) -> str:
+        return texts if isinstance(texts, str) else texts[name]
+
+    pooled = clip_pooled(by_name["clip_l"].model, text("clip_l"))
+    states = t5_states(by_name["t5xxl"].model, text("t5xxl"))
+    return ConditioningPart(states, pooled, dict(extras or {}))
