@@ -4,6 +4,7 @@ their own, and SamplerCustomAdvanced puts them together. They work for every fam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -19,7 +20,7 @@ from engine.types import (
     SamplerChoice,
     Sigmas,
 )
-from nodes.sd_sampling import SEED_MAX, Cfg, SamplerName, SchedulerName, Seed, Steps
+from nodes.sd_sampling import SEED_MAX, Cfg, SamplerName, SchedulerName, Seed, Steps, check_fit
 
 Denoise = Annotated[float, Widget(step=0.01)]
 
@@ -181,8 +182,11 @@ class SamplerCustomAdvanced:
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         i = inputs
+        prompts = [("guider", i.guider.positive)]
+        if i.guider.negative is not None:
+            prompts.append(("guider", i.guider.negative))
         output, denoised = custom_sample(
-            ctx, i.guider, i.noise, i.sampler, i.sigmas, i.latent_image
+            ctx, i.guider, i.noise, i.sampler, i.sigmas, i.latent_image, prompts
         )
         return self.Outputs(output=output, denoised_output=denoised)
 
@@ -215,7 +219,10 @@ class SamplerCustom:
         i = inputs
         guider = Guider(i.model, i.positive, i.negative, i.cfg)
         noise = Noise(i.noise_seed if i.add_noise else None)
-        output, denoised = custom_sample(ctx, guider, noise, i.sampler, i.sigmas, i.latent_image)
+        prompts = [("positive", i.positive), ("negative", i.negative)]
+        output, denoised = custom_sample(
+            ctx, guider, noise, i.sampler, i.sigmas, i.latent_image, prompts
+        )
         return self.Outputs(output=output, denoised_output=denoised)
 
 
@@ -226,8 +233,10 @@ def custom_sample(
     sampler: SamplerChoice,
     sigmas: Sigmas,
     latent: Latent,
+    prompts: Sequence[tuple[str, Conditioning]],
 ) -> tuple[Latent, Latent]:
-    """(the sampled latent, the last step's estimate of the clean one)."""
+    """(the sampled latent, the last step's estimate of the clean one). `prompts` names
+    the input each of the guider's prompts came through, for errors."""
     from nodes.ops.families.sd.patches import unet_in_use
     from nodes.ops.sampling.progress import reporter
     from nodes.ops.sampling.sample import Guidance, denoise_latent
@@ -236,6 +245,7 @@ def custom_sample(
     negative = guider.negative.parts if guider.negative is not None else ()
     guidance = Guidance(guider.positive.parts, negative, guider.cfg if negative else 1.0)
     with unet_in_use(model, ctx.models) as network:
+        check_fit(model, network, latent, prompts)
         samples, denoised = denoise_latent(
             network,
             model.config,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from engine.context import NodeContext
+from engine.context import NodeContext, NodeInputError
 from engine.node import Widget, node
 from engine.types import Conditioning, Latent, Model
 
@@ -55,6 +56,8 @@ def run_sampler(ctx: NodeContext, inputs: SamplerInputs, **settings: Any) -> Lat
         **settings,
     )
     with unet_in_use(model, ctx.models) as unet:
+        prompts = [("positive", inputs.positive), ("negative", inputs.negative)]
+        check_fit(model, unet, latent, prompts)
         samples = sample(
             unet,
             dict(model.config),
@@ -65,6 +68,21 @@ def run_sampler(ctx: NodeContext, inputs: SamplerInputs, **settings: Any) -> Lat
             reporter(ctx, model.config),
         )
     return Latent(samples, latent.noise_mask, latent.batch_index)
+
+
+def check_fit(
+    model: Model, network: Any, latent: Latent, prompts: Sequence[tuple[str, Conditioning]]
+) -> None:
+    """Refuse, naming the input, a latent or a prompt the model cannot sample."""
+    from nodes.ops.sampling.compatibility import latent_problem, prompt_problem
+
+    problem = latent_problem(model.config, latent.samples)
+    if problem:
+        raise NodeInputError("latent_image", problem)
+    for name, conditioning in prompts:
+        problem = prompt_problem(model.config, network, conditioning.parts)
+        if problem:
+            raise NodeInputError(name, problem)
 
 
 @node("sd.sample", title="Sample", category="sampling", comfy="KSampler")

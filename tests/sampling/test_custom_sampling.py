@@ -146,3 +146,16 @@ def test_basic_scheduler_gives_the_last_steps_of_a_longer_schedule_below_denoise
     full, half = sigmas(1.0, 10), sigmas(0.5, 5)
     assert len(half) == 6 and float(half[-1]) == 0.0
     assert float(half[0]) < float(full[0])
+
+
+def test_a_latent_of_another_family_is_refused_before_sampling(executor: Executor) -> None:
+    settings = {"steps": 4, "cfg": 6.0, "sampler_name": "euler", "scheduler": "normal"}
+    nodes = shared() | {"k": ksampler(1, **settings)}
+    nodes["latent"] = WorkflowNode(
+        type="sd.empty_latent_sd3", inputs={"width": 64, "height": 64, "batch_size": 1}
+    )
+    result = executor.run(Workflow(nodes=nodes), targets=["k"])
+    assert result.status == "failed" and result.error is not None
+    assert (result.error.node, result.error.input) == ("k", "latent_image")
+    assert "16 channels" in result.error.message and "4-channel" in result.error.message
+    assert "Empty Latent" in result.error.message

@@ -58,5 +58,7 @@ class Family:
     latent: LatentFormat
     noising: Noising
     model_call: MakeCall
+    # The width of the text embeddings its network reads (checked before sampling starts).
+    context_width: Callable[[Any], int]
     defaults: SamplingDefaults = SamplingDefaults()
     accelerator_dtype: str = "float16"  # what its network computes in on a GPU

@@ -63,6 +63,10 @@ def model_config(guidance: bool) -> dict[str, Any]:
     }
 
 
+def t5_width(transformer: Any) -> int:
+    return int(transformer.config.joint_attention_dim)
+
+
 FLUX_FAMILIES = (
     Family(
         "flux_dev",
@@ -70,6 +74,7 @@ FLUX_FAMILIES = (
         FLUX_LATENT,
         FLOW,
         flux_call,
+        t5_width,
         SamplingDefaults(sampler="euler", scheduler="simple", steps=20, cfg=1.0),
         accelerator_dtype="bfloat16",  # its activations overflow float16
     ),
@@ -79,6 +84,7 @@ FLUX_FAMILIES = (
         FLUX_LATENT,
         FLOW,
         flux_call,
+        t5_width,
         SamplingDefaults(sampler="euler", scheduler="simple", steps=4, cfg=1.0),
         accelerator_dtype="bfloat16",
     ),

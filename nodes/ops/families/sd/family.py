@@ -43,8 +43,14 @@ def unet_call(
     return UNetCall(unet, schedule, str(config.get("prediction_type", "epsilon")), inpaint)
 
 
+def cross_attention_width(unet: Any) -> int:
+    width = unet.config.cross_attention_dim
+    return int(width[0] if isinstance(width, list | tuple) else width)
+
+
 def _family(name: str, title: str, latent: LatentFormat, cfg: float = 7.0) -> Family:
-    return Family(name, title, latent, VE, unet_call, SamplingDefaults(cfg=cfg))
+    defaults = SamplingDefaults(cfg=cfg)
+    return Family(name, title, latent, VE, unet_call, cross_attention_width, defaults)
 
 
 SD_FAMILIES = (
