@@ -23,11 +23,9 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 from nodes.ops.families.flux import layout as L
 from nodes.ops.weights.build import META
 from nodes.ops.weights.checkpoint_io import write_safetensors
-from nodes.ops.weights.layout_clip import clip_to_ldm
 from tests.flux import tiny
 
 StateDict = dict[str, torch.Tensor]
-TIED_T5_KEYS = ("encoder.embed_tokens.weight",)  # the same tensor as `shared.weight`
 
 
 @dataclass(frozen=True)
@@ -53,13 +51,12 @@ def transformer_bfl(guidance: bool, prefix: str = "") -> StateDict:
 
 def clip_l_file_state(prefix: str = "") -> StateDict:
     """CLIP-L as ComfyUI stores it: transformers' names under `text_model.`."""
-    return clip_to_ldm(tiny.clip_l().state_dict(), prefix)
+    return L.clip_l_to_file(tiny.clip_l().state_dict(), prefix)
 
 
 def t5_file_state(prefix: str = "") -> StateDict:
     """T5 as ComfyUI stores it: transformers' names, the tied embedding once (`shared`)."""
-    state = tiny.t5().state_dict()
-    return {prefix + k: v for k, v in state.items() if k not in TIED_T5_KEYS}
+    return L.t5_to_file(tiny.t5().state_dict(), prefix)
 
 
 def ae_file_state(prefix: str = "") -> StateDict:

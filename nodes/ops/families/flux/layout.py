@@ -1,15 +1,18 @@
 """Flux weight layouts: diffusers/transformers names <-> the single files users have.
 
 One place to import from; the work lives in `layout_transformer` (the transformer: BFL <->
-diffusers), `nodes.ops.weights.layout_vae` (the AE: LDM <-> diffusers, shared with SD, which
-handles Flux's 16 latent channels and missing quant_conv as they are) and `config`:
+diffusers), `layout_text` (CLIP-L and T5), `nodes.ops.weights.layout_vae` (the AE: LDM <->
+diffusers, shared with SD, which handles Flux's 16 latent channels and missing quant_conv as
+they are) and `config`:
 
     transformer_to_bfl(sd, prefix)          transformer_from_bfl(bfl_sd, prefix)
     ae_to_ldm(sd, prefix)                   ae_from_ldm(ldm_sd, config, prefix)
+    clip_l_to_file(sd, prefix)              clip_l_from_file(sd, model, prefix)
+    t5_to_file(sd, prefix)                  t5_from_file(sd, prefix)
     flux_config_from_shapes(shapes, override, prefix)
 
-The text encoders need no conversion: BFL's files and ComfyUI's store CLIP-L and T5 in
-transformers' own names (`nodes.ops.weights.layout_clip` reads CLIP's `text_model.` form).
+The text encoders keep transformers' own names in files (`layout_text`: only prefixes, CLIP's
+`text_model.` level and T5's tied embedding differ).
 Prefixes default to "" (the split files); all-in-one files use TRANSFORMER_PREFIX and
 AE_PREFIX.
 """
@@ -27,6 +30,12 @@ from nodes.ops.families.flux.config import (
     default_rope_axes,
     embedded_config,
     flux_config_from_shapes,
+)
+from nodes.ops.families.flux.layout_text import (
+    clip_l_from_file,
+    clip_l_to_file,
+    t5_from_file,
+    t5_to_file,
 )
 from nodes.ops.families.flux.layout_transformer import (
     StateDict,
@@ -86,9 +95,13 @@ __all__ = [
     "StateDict",
     "ae_from_ldm",
     "ae_to_ldm",
+    "clip_l_from_file",
+    "clip_l_to_file",
     "default_rope_axes",
     "embedded_config",
     "flux_config_from_shapes",
+    "t5_from_file",
+    "t5_to_file",
     "transformer_from_bfl",
     "transformer_to_bfl",
 ]
