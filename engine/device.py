@@ -47,6 +47,17 @@ class DevicePolicy:
         # kernels are slow or missing in half, so the CPU computes in float32.
         return torch.float32 if self.device.type == "cpu" else torch.float16
 
+    def dtype_for(self, accelerator_dtype: str) -> torch.dtype:
+        """What a model computes in: the forced dtype if any, float32 on the CPU, else the
+        one its family wants on an accelerator (Flux's activations overflow float16)."""
+        import torch
+
+        if self._forced_dtype or self.device.type == "cpu":
+            return self.dtype
+        dtype = getattr(torch, accelerator_dtype)
+        assert isinstance(dtype, torch.dtype)
+        return dtype
+
     def describe(self) -> dict[str, Any]:
         import torch
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from engine.context import NodeContext
+from engine.context import NodeContext, NodeInputError
 from engine.node import Widget, node
 from engine.types import Image, Latent, Mask, Vae
 
@@ -77,7 +77,11 @@ class VAEDecode:
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import vae as ops
 
-        return self.Outputs(image=Image(ops.decode(_vae(inputs.vae), inputs.samples.samples)))
+        vae, latent = _vae(inputs.vae), inputs.samples.samples
+        problem = ops.latent_mismatch(vae, latent)
+        if problem:
+            raise NodeInputError("vae", problem)
+        return self.Outputs(image=Image(ops.decode(vae, latent)))
 
 
 @node("sd.vae_encode", title="VAE Encode", category="latent", comfy="VAEEncode")

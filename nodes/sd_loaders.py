@@ -51,8 +51,8 @@ Strength = Annotated[float, Widget(step=0.01)]
     comfy="CheckpointLoaderSimple",
 )
 class LoadCheckpoint:
-    """A Stable Diffusion checkpoint (SD 1.x, 2.x, SDXL, refiner, inpainting; one
-    .safetensors file or a diffusers folder): its denoiser, text encoder(s) and VAE."""
+    """A checkpoint: SD 1.x, 2.x, SDXL (base, refiner, inpainting) or a Flux all-in-one
+    file, one .safetensors file or a diffusers folder: its denoiser, text encoder(s), VAE."""
 
     class Inputs(BaseModel):
         ckpt_name: Annotated[str, Widget(choices=choices_for("checkpoints"))]
@@ -68,11 +68,11 @@ class LoadCheckpoint:
     fingerprint = fingerprint_of("checkpoints", "ckpt_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops.families.sd import loading
+        from nodes.ops.families import files
 
         with reported_as("ckpt_name", inputs.ckpt_name):
             path = model_file(ctx.settings, "checkpoints", inputs.ckpt_name)
-            model, clip, vae = loading.load_checkpoint(
+            model, clip, vae = files.load_checkpoint(
                 path, ctx.models, ctx.devices, inputs.prediction
             )
         return self.Outputs(model=model, clip=clip, vae=vae)
@@ -80,7 +80,8 @@ class LoadCheckpoint:
 
 @node("sd.load_vae", title="Load VAE", category="loaders", comfy="VAELoader")
 class LoadVAE:
-    """A standalone VAE file (e.g. a fixed SDXL or SD 1.5 VAE)."""
+    """A standalone VAE file: SD's (e.g. a fixed SDXL or SD 1.5 VAE) or Flux's 16-channel
+    AE (ae.safetensors), told apart by their shapes."""
 
     class Inputs(BaseModel):
         vae_name: Annotated[str, Widget(choices=choices_for("vae"))]
@@ -91,11 +92,11 @@ class LoadVAE:
     fingerprint = fingerprint_of("vae", "vae_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops.families.sd import standalone
+        from nodes.ops.families import files
 
         with reported_as("vae_name", inputs.vae_name):
             path = model_file(ctx.settings, "vae", inputs.vae_name)
-            return self.Outputs(vae=standalone.load_vae(path, ctx.models, ctx.devices))
+            return self.Outputs(vae=files.load_vae(path, ctx.models, ctx.devices))
 
 
 @node("sd.load_lora", title="Load LoRA", category="loaders", comfy="LoraLoader")

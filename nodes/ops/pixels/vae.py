@@ -30,6 +30,21 @@ def scale_factor(vae: Any) -> int:
     return int(2 ** (len(vae.config.block_out_channels) - 1))
 
 
+def latent_mismatch(vae: Any, latents: torch.Tensor) -> str | None:
+    """Why `vae` cannot decode `latents` (another family's latent channels), or None."""
+    have, want = int(latents.shape[1]), int(vae.config.latent_channels)
+    if have == want:
+        return None
+    return (
+        f"this VAE decodes {want}-channel latents ({_KIND.get(want, 'another family')}), "
+        f"but the latent has {have} channels ({_KIND.get(have, 'another family')}): use the "
+        "VAE that belongs to the model that made it"
+    )
+
+
+_KIND = {4: "SD 1.x, 2.x, XL", 16: "Flux, SD3"}
+
+
 @torch.inference_mode()
 def decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     """Latents [B, C, h, w] -> pixels [B, 8h, 8w, 3] in [0, 1]."""

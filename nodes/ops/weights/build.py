@@ -72,3 +72,28 @@ def fill_model(model: Any, state: dict[str, torch.Tensor], what: str, path: Path
 
 def place(model: Any, devices: DevicePolicy, dtype: torch.dtype | None = None) -> Any:
     return model.to(devices.device, dtype or devices.dtype).eval().requires_grad_(False)
+
+
+# Load Diffusion Model's weight_dtype: the storage dtype of the weights (None: as computed).
+WEIGHT_DTYPES: dict[str, torch.dtype | None] = {
+    "default": None,
+    "fp8_e4m3fn": torch.float8_e4m3fn,
+    "fp8_e4m3fn_fast": torch.float8_e4m3fn,  # ComfyUI's fp8 matmuls; here stored the same
+    "fp8_e5m2": torch.float8_e5m2,
+}
+FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
+
+
+def store_weights_in(model: Any, storage: torch.dtype | None, compute: torch.dtype) -> Any:
+    """Keep the weights in `storage` (fp8) and cast each layer to `compute` as it runs
+    (diffusers' layerwise casting): half the memory of bf16, for a little precision."""
+    if storage is not None:
+        model.enable_layerwise_casting(storage_dtype=storage, compute_dtype=compute)
+    return model
+
+
+def compute_dtype_of(model: Any) -> torch.dtype:
+    """The dtype a model computes in: its parameters', but for weights stored in fp8."""
+    params = list(model.parameters())
+    computed = [p.dtype for p in params if p.dtype not in FP8]
+    return computed[0] if computed else torch.float32

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from engine.types import ConditioningPart
 from nodes.ops.sampling.denoiser import Region, batched
 from nodes.ops.sampling.samplers.steps import FLOW
+from nodes.ops.weights.build import compute_dtype_of
 
 DEFAULT_GUIDANCE = 3.5  # what dev was distilled around, when no FluxGuidance sets one
 
@@ -55,8 +56,8 @@ class FluxCall:
     def __init__(self, transformer: Any) -> None:
         self.transformer = transformer
         self.guided = bool(getattr(transformer.config, "guidance_embeds", False))
-        first = next(transformer.parameters())
-        self.device, self.dtype = first.device, first.dtype
+        self.device = next(transformer.parameters()).device
+        self.dtype = compute_dtype_of(transformer)  # fp8 weights compute in another dtype
 
     def predict(
         self,

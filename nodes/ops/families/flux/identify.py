@@ -156,3 +156,18 @@ def refuse(shapes: Shapes, expected: str) -> WrongFileError:
     """The error for a file that is not `expected`, naming what it is and where it belongs."""
     found, where = _identify(shapes)
     return WrongFileError(found, expected, where)
+
+
+# Where a file belongs, as `placement` says it (the end of a refusal's message).
+CHECKPOINT, DIFFUSION_MODEL, TEXT_ENCODER, VAE = (
+    _AS_CHECKPOINT,
+    _AS_DIFFUSION_MODEL,
+    _AS_TEXT_ENCODER,
+    _AS_VAE,
+)
+STABLE_DIFFUSION = _SD
+
+
+def placement(shapes: Shapes) -> str:
+    """Which loader the file belongs to: one of the constants above, or "" (none of ours)."""
+    return _identify(shapes)[1]

@@ -23,7 +23,15 @@ from nodes.ops.families.sd import layout as L
 from nodes.ops.families.sd.detect import detect, detect_folder
 from nodes.ops.families.sd.shipped_configs import load_config
 from nodes.ops.text.encoding import TextEncoder, TextEncoders
-from nodes.ops.weights.build import META, fill_model, path_fingerprint, place, sidecar_metadata
+from nodes.ops.weights.build import (
+    META,
+    WEIGHT_DTYPES,
+    fill_model,
+    path_fingerprint,
+    place,
+    sidecar_metadata,
+    store_weights_in,
+)
 from nodes.ops.weights.checkpoint_io import CheckpointError, read_shapes, read_tensors
 
 SCHEDULE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
@@ -139,6 +147,45 @@ def prediction_type(source: Source, override: str) -> str:
     return "v_prediction" if d.family == "sd2" and not d.inpaint else "epsilon"
 
 
+def model_config(source: Source, prediction: str) -> dict[str, Any]:
+    """The Model port's config: the family, what it predicts, its latent scale (from its
+    own VAE's config when the file has one), the DDPM schedule, no patches yet."""
+    d = source.detection
+    latent_scale = (
+        float(source.config("vae").get("scaling_factor", 0.18215))
+        if d.has_vae
+        else (float(load_config(d.family, "vae")["scaling_factor"]))
+    )
+    return {
+        "family": d.family,
+        "prediction_type": prediction_type(source, prediction),
+        "inpaint": d.inpaint,
+        "latent_scale": latent_scale,
+        "schedule": dict(SCHEDULE),
+        "patches": (),
+    }
+
+
+def load_unet(
+    path: Path, store: ModelStore, devices: DevicePolicy, weight_dtype: str = "default"
+) -> Model:
+    """An SD/SDXL UNet alone (Load Diffusion Model; also the UNet of a whole checkpoint).
+    In fp8 its weights stay fp8 and each layer computes in the device's dtype."""
+    source = Source(path)
+
+    def build() -> UNet2DConditionModel:
+        storage = WEIGHT_DTYPES[weight_dtype]
+        unet: UNet2DConditionModel = store_weights_in(
+            build_unet(source, devices), storage, devices.dtype
+        )
+        return unet
+
+    key = ModelKey("diffusion_model", str(path), path_fingerprint(path), weight_dtype)
+    model = Model(store.handle(key, build), model_config(source, "auto"))
+    model.handle.get()
+    return model
+
+
 def load_checkpoint(
     path: Path, store: ModelStore, devices: DevicePolicy, prediction: str = "auto"
 ) -> tuple[Model, Clip, Vae]:
@@ -149,21 +196,9 @@ def load_checkpoint(
     def key(part: str) -> ModelKey:
         return ModelKey("checkpoint", str(path), fingerprint, part)
 
-    latent_scale = (
-        float(source.config("vae").get("scaling_factor", 0.18215))
-        if d.has_vae
-        else (float(load_config(d.family, "vae")["scaling_factor"]))
-    )
     model = Model(
         store.handle(key("unet"), lambda: build_unet(source, devices)),
-        {
-            "family": d.family,
-            "prediction_type": prediction_type(source, prediction),
-            "inpaint": d.inpaint,
-            "latent_scale": latent_scale,
-            "schedule": dict(SCHEDULE),
-            "patches": (),
-        },
+        model_config(source, prediction),
     )
     clip = Clip(
         store.handle(key("clip"), lambda: build_text_encoders(source, devices)),

@@ -16,6 +16,7 @@ from engine.types import ConditioningPart
 from nodes.ops.sampling.denoiser import batched
 from nodes.ops.sampling.samplers.steps import VE
 from nodes.ops.sampling.schedules import Schedule
+from nodes.ops.weights.build import compute_dtype_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +53,7 @@ class UNetCall:
         self.schedule = schedule
         self.prediction_type = prediction_type
         self.inpaint = inpaint
-        self.dtype = next(unet.parameters()).dtype
+        self.dtype = compute_dtype_of(unet)  # fp8 weights compute in another dtype
         self.device = next(unet.parameters()).device
 
     def predict(
