@@ -237,7 +237,7 @@ def custom_sample(
 ) -> tuple[Latent, Latent]:
     """(the sampled latent, the last step's estimate of the clean one). `prompts` names
     the input each of the guider's prompts came through, for errors."""
-    from nodes.ops.families.sd.patches import unet_in_use
+    from nodes.ops.families.patches import unet_in_use
     from nodes.ops.sampling.progress import reporter
     from nodes.ops.sampling.sample import Guidance, denoise_latent
 

@@ -21,7 +21,7 @@ MAX_SIZE = 16384
 def encode(
     ctx: NodeContext, clip: Clip, texts: Any, extras: dict[str, Any], input_name: str = "text"
 ) -> Conditioning:
-    from nodes.ops.families.sd.patches import clip_in_use
+    from nodes.ops.families.patches import clip_in_use
     from nodes.ops.text.embeddings import read_embedding
     from nodes.ops.text.encoding import encode as encode_text
 

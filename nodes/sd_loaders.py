@@ -117,7 +117,7 @@ class LoadLoRA:
     fingerprint = fingerprint_of("loras", "lora_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops.families.sd import patches
+        from nodes.ops.families import patches
 
         i = inputs
         with reported_as("lora_name", i.lora_name):

@@ -42,7 +42,7 @@ class SamplerInputs(Protocol):
 def run_sampler(ctx: NodeContext, inputs: SamplerInputs, **settings: Any) -> Latent:
     """Sample `inputs.latent_image` with the shared inputs and a node's own `settings`
     (seed, denoise, step range...: see SampleSettings)."""
-    from nodes.ops.families.sd.patches import unet_in_use
+    from nodes.ops.families.patches import unet_in_use
     from nodes.ops.sampling.progress import reporter
     from nodes.ops.sampling.sample import SampleSettings, sample
 

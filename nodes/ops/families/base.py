@@ -18,6 +18,7 @@ import torch
 from nodes.ops.sampling.denoiser import ModelCall
 from nodes.ops.sampling.samplers.steps import Noising
 from nodes.ops.sampling.schedules import Schedule
+from nodes.ops.weights.lora import LoraLayer
 
 
 @dataclass(frozen=True)
@@ -60,5 +61,7 @@ class Family:
     model_call: MakeCall
     # The width of the text embeddings its network reads (checked before sampling starts).
     context_width: Callable[[Any], int]
+    # (network, a LoRA's layers) -> (LoRA name -> network parameter, the layers so named).
+    lora: Callable[[Any, dict[str, LoraLayer]], tuple[dict[str, str], dict[str, LoraLayer]]]
     defaults: SamplingDefaults = SamplingDefaults()
     accelerator_dtype: str = "float16"  # what its network computes in on a GPU

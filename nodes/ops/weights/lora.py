@@ -24,6 +24,8 @@ SUFFIXES = {
 }
 PEFT_PREFIXES = {
     "unet.": "lora_unet_",
+    "transformer.": "lora_unet_",  # diffusers' Flux (and other transformer) LoRAs
+    "diffusion_model.": "lora_unet_",  # BFL-named Flux layers with lora_A/lora_B
     "text_encoder.": "lora_te1_",
     "text_encoder_2.": "lora_te2_",
 }

@@ -9,6 +9,7 @@ import torch
 
 from nodes.ops.families.base import Family, LatentFormat, SamplingDefaults
 from nodes.ops.families.flux.call import FluxCall
+from nodes.ops.families.flux.lora import transformer_lora
 from nodes.ops.sampling.denoiser import ModelCall
 from nodes.ops.sampling.samplers.steps import FLOW
 from nodes.ops.sampling.schedules import Schedule
@@ -75,6 +76,7 @@ FLUX_FAMILIES = (
         FLOW,
         flux_call,
         t5_width,
+        transformer_lora,
         SamplingDefaults(sampler="euler", scheduler="simple", steps=20, cfg=1.0),
         accelerator_dtype="bfloat16",  # its activations overflow float16
     ),
@@ -85,6 +87,7 @@ FLUX_FAMILIES = (
         FLOW,
         flux_call,
         t5_width,
+        transformer_lora,
         SamplingDefaults(sampler="euler", scheduler="simple", steps=4, cfg=1.0),
         accelerator_dtype="bfloat16",
     ),

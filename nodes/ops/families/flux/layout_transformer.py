@@ -180,3 +180,21 @@ def transformer_to_bfl(sd: Mapping[str, torch.Tensor], prefix: str = "") -> Stat
         value = present[0] if len(present) == 1 else torch.cat(present)
         out[prefix + name] = _swap_halves(value) if rule.swap else value
     return out
+
+
+def bfl_modules(double_blocks: int, single_blocks: int) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """Every BFL linear layer of a transformer with these block counts: its module path ->
+    (the diffusers module paths its rows split into, in order; whether its halves swap).
+    What a LoRA named after BFL's layers (kohya's Flux LoRAs) needs to find its targets."""
+    counts = {"": 1, "double_blocks": double_blocks, "single_blocks": single_blocks}
+    found: dict[str, tuple[tuple[str, ...], bool]] = {}
+    for section, (theirs, rules) in _SECTIONS.items():
+        for block in range(counts[section]):
+            ours = f"{section}.{block}." if section else ""
+            base = f"{theirs}.{block}." if section else ""
+            for rule in rules:
+                if rule.bfl.endswith(".weight"):
+                    module = rule.bfl.removesuffix(".weight")
+                    targets = tuple(base + n.removesuffix(".weight") for n in rule.diffusers)
+                    found[ours + module] = (targets, rule.swap)
+    return found

@@ -8,10 +8,12 @@ from typing import Any
 import torch
 
 from nodes.ops.families.base import Family, LatentFormat, SamplingDefaults
+from nodes.ops.families.sd.layout import unet_module_map
 from nodes.ops.families.sd.unet_call import InpaintInputs, UNetCall
 from nodes.ops.sampling.denoiser import ModelCall
 from nodes.ops.sampling.samplers.steps import VE
 from nodes.ops.sampling.schedules import Schedule
+from nodes.ops.weights.lora import LoraLayer, targets
 
 # The well-known linear maps of SD's and SDXL's 4 latent channels to RGB.
 SD_RGB = (
@@ -48,9 +50,16 @@ def cross_attention_width(unet: Any) -> int:
     return int(width[0] if isinstance(width, list | tuple) else width)
 
 
+def unet_lora(
+    unet: Any, layers: dict[str, LoraLayer]
+) -> tuple[dict[str, str], dict[str, LoraLayer]]:
+    """LoRA names of the UNet's layers, by diffusers path and by original (LDM) path."""
+    return targets(unet, "lora_unet_", unet_module_map(dict(unet.config))), layers
+
+
 def _family(name: str, title: str, latent: LatentFormat, cfg: float = 7.0) -> Family:
     defaults = SamplingDefaults(cfg=cfg)
-    return Family(name, title, latent, VE, unet_call, cross_attention_width, defaults)
+    return Family(name, title, latent, VE, unet_call, cross_attention_width, unet_lora, defaults)
 
 
 SD_FAMILIES = (

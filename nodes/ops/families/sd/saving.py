@@ -14,10 +14,10 @@ import torch
 from engine.model_store import ModelStore
 from engine.paths import safe_join
 from engine.types import Clip, Model, Vae
+from nodes.ops.families.patches import clip_in_use, unet_in_use
 from nodes.ops.families.sd import layout as L
 from nodes.ops.families.sd.detect import TEXT_ENCODERS, Family
 from nodes.ops.families.sd.loading import ROLES
-from nodes.ops.families.sd.patches import clip_in_use, unet_in_use
 from nodes.ops.weights.build import META
 from nodes.ops.weights.checkpoint_io import write_safetensors
 

@@ -1,6 +1,7 @@
-"""SD models with their LoRAs: which layer a LoRA's names mean (kohya/A1111 and
-diffusers/PEFT naming), adding a LoRA file to a model and its text encoders (checked against
-their shapes), and using a model patched in place for the duration of the work."""
+"""Models with their LoRAs, whatever the family: adding a LoRA file to a model and its text
+encoders (checked against their shapes), and using a model patched in place for the
+duration of the work. Which layer a LoRA's names mean is the family's business
+(`Family.lora`: kohya/A1111 and diffusers/PEFT names, Flux's fused BFL layers)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 
 from engine.model_store import ModelKey, ModelStore, file_fingerprint
 from engine.types import Clip, Model
-from nodes.ops.families.sd.layout import unet_module_map
+from nodes.ops.families.registry import family_of
 from nodes.ops.text.encoding import TextEncoder, TextEncoders
 from nodes.ops.weights.checkpoint_io import CheckpointError, read_state_dict
 from nodes.ops.weights.lora import (
@@ -36,14 +37,15 @@ def lora_layers(store: ModelStore, patch: LoraPatch) -> dict[str, LoraLayer]:
     return layers
 
 
-def unet_names(unet: Any) -> dict[str, str]:
-    """LoRA names of the UNet's layers, by diffusers path and by original (LDM) path."""
-    aliases = unet_module_map(dict(unet.config))
-    return targets(unet, "lora_unet_", aliases)
+def network_lora(
+    model: Model, network: Any, layers: dict[str, LoraLayer]
+) -> tuple[dict[str, str], dict[str, LoraLayer]]:
+    """(LoRA name -> the network's parameter, the layers in those names) for this family."""
+    return family_of(model.config).lora(network, layers)
 
 
 def encoder_prefixes(family: str, encoder: TextEncoder) -> list[str]:
-    if family == "sdxl":
+    if family in ("sdxl", "flux"):  # the first encoder te1 (CLIP-L), the second te2
         return ["lora_te1_"] if encoder.name == "clip_l" else ["lora_te2_"]
     return ["lora_te_", "lora_te1_"]
 
@@ -67,10 +69,9 @@ def _merge(into: dict[str, torch.Tensor], more: dict[str, torch.Tensor]) -> None
 
 def unet_updates(model: Model, unet: Any, store: ModelStore) -> dict[str, torch.Tensor]:
     updates: dict[str, torch.Tensor] = {}
-    patches = model.config.get("patches", ())
-    names = unet_names(unet) if patches else {}
-    for patch in patches:
-        _merge(updates, deltas(lora_layers(store, patch), names, unet, patch.strength))
+    for patch in model.config.get("patches", ()):
+        names, layers = network_lora(model, unet, lora_layers(store, patch))
+        _merge(updates, deltas(layers, names, unet, patch.strength))
     return updates
 
 
@@ -111,6 +112,12 @@ def _all_patched(pairs: list[tuple[Any, dict[str, torch.Tensor]]]) -> Iterator[N
         yield
 
 
+def _swap(
+    pair: tuple[dict[str, str], dict[str, LoraLayer]],
+) -> tuple[dict[str, LoraLayer], dict[str, str]]:
+    return pair[1], pair[0]
+
+
 def add_lora(
     path: Path,
     model: Model,
@@ -123,7 +130,8 @@ def add_lora(
     layers = lora_layers(store, LoraPatch(str(path), fingerprint, 1.0))
     if not layers:
         raise CheckpointError(path, "not a LoRA: no '*.lora_down.weight'/'*.lora_A.weight' keys")
-    unet_hits, unet_misfits = matching(layers, unet_names(model.handle.get()), model.handle.get())
+    network = model.handle.get()
+    unet_hits, unet_misfits = matching(*_swap(network_lora(model, network, layers)), network)
     encoders: TextEncoders = clip.handle.get()
     clip_hits: set[str] = set()
     clip_misfits: set[str] = set()
