@@ -42,6 +42,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for source, target in [
         (schnell.transformer, "diffusion_models/flux1-schnell.safetensors"),
         (dev.transformer, "diffusion_models/flux1-tiny-dev.safetensors"),
+        (dev.transformer, "diffusion_models/flux1-dev.safetensors"),
         (schnell.clip_l, "text_encoders/clip_l.safetensors"),
         (schnell.t5, "text_encoders/t5xxl_fp16.safetensors"),
         (schnell.t5, "text_encoders/t5xxl_tiny.safetensors"),
@@ -61,11 +62,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run_cli(home: Path, workflow: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(home: Path, workflow: Path, *sets: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "apps.cli", "--home", str(home), "run", str(workflow)]
     return subprocess.run(
-        [*command, "--quiet", "--threads", "1"],
+        [*command, "--quiet", "--threads", "1", *(f"--set={s}" for s in sets)],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -88,6 +89,13 @@ def test_comfyuis_flux_dev_example_in_api_format_runs_from_the_cli(home: Path) -
     workflow = home / "flux_dev_api.json"
     workflow.write_text(json.dumps(dev_example()))
     done = run_cli(home, workflow)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(".png")
+
+
+def test_the_shipped_flux_example_runs_on_files_of_the_names_it_expects(home: Path) -> None:
+    small = ["latent.width=64", "latent.height=64", "shift.width=64", "shift.height=64"]
+    done = run_cli(home, REPO / "workflows" / "flux_dev.json", *small, "sigmas.steps=2")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(".png")
 
