@@ -230,3 +230,39 @@ def test_img2img_at_denoise_0_returns_the_input_latent(written: Written) -> None
     encoded = result.values["2"]["latent"].samples
     assert encoded.shape == (1, 16, SIZE // 8, SIZE // 8)
     assert torch.equal(result.values["13"]["output"].samples, encoded)
+
+
+def test_sampling_reports_each_step_with_a_16_channel_preview(written: Written) -> None:
+    from engine.events import Progress
+
+    root = written.dev.transformer.parents[2]
+    registry = Registry.discover(plugins=False)
+    seen: list[Progress] = []
+    executor = Executor(registry, Settings.at(root, threads=1))
+    workflow = from_comfy_api(dev_example(), registry)
+    result = executor.run(
+        workflow, listener=lambda e: seen.append(e) if isinstance(e, Progress) else None
+    )
+    assert result.status == "success"
+    assert [p.step for p in seen] == list(range(1, STEPS + 1))
+    previews = [p.preview for p in seen if p.preview is not None]
+    assert len(previews) == STEPS
+    pixels = previews[-1].pixels
+    assert pixels.shape[-1] == 3 and pixels.shape[1] == pixels.shape[2] >= SIZE // 8
+    assert float(pixels.min()) >= 0.0 and float(pixels.max()) <= 1.0
+    assert float(pixels.std()) > 0.0  # the latent's colours, not the grey of an unknown space
+
+
+def test_t5_keeps_its_float32_modules_in_half_precision(written: Written) -> None:
+    from engine.device import DevicePolicy
+    from engine.model_store import ModelStore
+    from nodes.ops.families.flux import loading
+
+    devices = DevicePolicy("cpu", dtype="bfloat16")
+    clip = loading.load_text_encoders((written.dev.t5, written.dev.clip_l), ModelStore(), devices)
+    t5 = clip.handle.get().encoders[1].model
+    dtypes = {name: p.dtype for name, p in t5.named_parameters()}
+    assert all(d == torch.float32 for n, d in dtypes.items() if ".wo." in n)
+    assert all(d == torch.bfloat16 for n, d in dtypes.items() if ".wo." not in n)
+    transformer = loading.load_transformer(written.dev.transformer, ModelStore(), devices)
+    assert {p.dtype for p in transformer.handle.get().parameters()} == {torch.bfloat16}
