@@ -39,8 +39,6 @@ from formats.comfy_api import from_comfy_api
 from nodes.flux import flux_shift
 from nodes.ops.families.flux import layout as L
 from nodes.ops.families.flux import loading
-from nodes.ops.families.flux.call import pack
-from nodes.ops.sampling.sample import BatchNoise
 from nodes.ops.sampling.schedules import FlowSchedule, get_sigmas_simple
 from nodes.ops.text.clip_tokenizer import clip_tokenizer
 from nodes.ops.text.t5_tokenizer import t5_tokenizer
@@ -49,9 +47,9 @@ from nodes.ops.weights.checkpoint_io import write_safetensors
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not installed
 from tests.flux import files, tiny
-from tests.flux.test_flux_workflows import dev_example
+from tests.flux.test_flux_workflows import SEED, dev_example, run_flux_pipeline
 
-SIZE, STEPS, SEED, REPEATS, THREADS = 256, 8, 1234, 9, 1
+SIZE, STEPS, REPEATS, THREADS = 256, 8, 9, 1
 PROMPT = "a cozy cabin in a snowy pine forest at dusk"
 CONFIG: dict[str, Any] = {**tiny.transformer_config(True), "num_layers": 2, "num_single_layers": 4}
 CONFIG |= {"num_attention_heads": 4, "attention_head_dim": 32, "axes_dims_rope": (8, 12, 12)}
@@ -98,18 +96,7 @@ def pipeline(split: files.SplitFiles, store: ModelStore) -> FluxPipeline:
 def run_pipeline(pipe: FluxPipeline) -> torch.Tensor:
     mu = flux_shift(SIZE, SIZE, 0.5, 1.15)
     sigmas = get_sigmas_simple(FlowSchedule(mu, "exponential"), STEPS)
-    noise = BatchNoise(SEED, torch.Size([1, 16, SIZE // 8, SIZE // 8]), [0]).draw()
-    images: torch.Tensor = pipe(
-        PROMPT,
-        latents=pack(noise),
-        height=SIZE,
-        width=SIZE,
-        sigmas=sigmas[:-1].tolist(),
-        guidance_scale=3.5,
-        max_sequence_length=256,
-        output_type="pt",
-    ).images
-    return images
+    return run_flux_pipeline(pipe, sigmas, SIZE, PROMPT)
 
 
 def main() -> None:

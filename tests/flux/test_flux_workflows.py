@@ -148,19 +148,28 @@ def pipeline_image(guidance: bool, sigmas: torch.Tensor) -> torch.Tensor:
         t5_tokenizer(),
         tiny.transformer(guidance),
     )
-    noise = BatchNoise(SEED, torch.Size([1, 16, SIZE // 8, SIZE // 8]), [0]).draw()
-    out = pipe(
-        PROMPT,
+    out = run_flux_pipeline(pipe, sigmas)
+    # As Save Image stores it: 8-bit.
+    return (out[0].movedim(0, -1).clamp(0, 1) * 255).round() / 255
+
+
+def run_flux_pipeline(
+    pipe: FluxPipeline, sigmas: torch.Tensor, size: int = SIZE, prompt: str = PROMPT
+) -> torch.Tensor:
+    """FluxPipeline from our noise for SEED (packed as it packs), stepping through `sigmas`
+    (its scheduler adds the final 0): images [B, 3, H, W] in [0, 1]."""
+    noise = BatchNoise(SEED, torch.Size([1, 16, size // 8, size // 8]), [0]).draw()
+    images: torch.Tensor = pipe(
+        prompt,
         latents=pack(noise),
-        height=SIZE,
-        width=SIZE,
+        height=size,
+        width=size,
         sigmas=sigmas[:-1].tolist(),
         guidance_scale=3.5,
         max_sequence_length=256,
         output_type="pt",
     ).images
-    # As Save Image stores it: 8-bit.
-    return (out[0].movedim(0, -1).clamp(0, 1) * 255).round() / 255
+    return images
 
 
 def flow_sigmas(shift: float, kind: str) -> torch.Tensor:

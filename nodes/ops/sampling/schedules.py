@@ -31,7 +31,21 @@ __all__ = [
 ]
 
 
-class DiscreteSchedule:
+class SigmaTable:
+    """A model's sigmas at t = 0 .. num_timesteps - 1, ascending."""
+
+    sigmas: Tensor
+
+    @property
+    def sigma_min(self) -> float:
+        return float(self.sigmas[0])
+
+    @property
+    def sigma_max(self) -> float:
+        return float(self.sigmas[-1])
+
+
+class DiscreteSchedule(SigmaTable):
     """The table of sigmas of a discrete-time model, ascending with the timestep t.
 
     `sigma_to_t` and `t_to_sigma` interpolate linearly in log-sigma between table entries,
@@ -63,14 +77,6 @@ class DiscreteSchedule:
         self.sigmas: Tensor = sigmas.to(torch.float32)
         self.log_sigmas: Tensor = sigmas.log().to(torch.float32)
 
-    @property
-    def sigma_min(self) -> float:
-        return float(self.sigmas[0])
-
-    @property
-    def sigma_max(self) -> float:
-        return float(self.sigmas[-1])
-
     def sigma_to_t(self, sigma: Tensor) -> Tensor:
         """Continuous timestep of each sigma (clamped to the table's range; 0 maps to t=0)."""
         table = self.log_sigmas.to(sigma.device)
@@ -91,7 +97,7 @@ class DiscreteSchedule:
         return ((1.0 - weight) * table[low] + weight * table[high]).exp()
 
 
-class FlowSchedule:
+class FlowSchedule(SigmaTable):
     """The sigmas of a rectified-flow model at t = 0 .. num_timesteps - 1: the time
     s = (t + 1) / num_timesteps, shifted toward noise by `shift`:
 
@@ -109,14 +115,6 @@ class FlowSchedule:
         s = torch.arange(1, num_timesteps + 1, dtype=torch.float64) / num_timesteps
         self.sigmas: Tensor = self._shifted(s).to(torch.float32)
         self.log_sigmas: Tensor = self.sigmas.log()
-
-    @property
-    def sigma_min(self) -> float:
-        return float(self.sigmas[0])
-
-    @property
-    def sigma_max(self) -> float:
-        return float(self.sigmas[-1])
 
     def _shifted(self, s: Tensor) -> Tensor:
         if self.kind == "exponential":
