@@ -64,6 +64,7 @@ def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> 
         port=args.port,
         token=args.token,
         cors_origins=tuple(args.cors_origin),
+        allow_hosts=tuple(args.allow_host),
         max_upload_bytes=int(args.max_upload_mb * MIB),
         history_size=args.history_size,
         workflows_dir=workflows if workflows.is_dir() else project / "workflows",
@@ -122,6 +123,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", help="access token (default: none on loopback, else made)")
     serve.add_argument(
         "--cors-origin", action="append", default=[], help="a browser origin to allow"
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name to answer besides loopback and the listen address (DNS rebinding)",
     )
     serve.add_argument("--history-size", type=int, default=10_000, help="finished jobs kept")
     serve.add_argument("--max-upload-mb", type=float, default=50, help="upload size limit")

@@ -1,10 +1,12 @@
-"""Safe defaults on every request: an access token when one is configured (always when the
-server listens beyond loopback), and no cross-origin browser requests (CSRF) unless the
-origin was allowed. Also the last line against tracebacks: an unexpected error becomes a
+"""Safe defaults on every request: only the Host names the server is reached by (DNS
+rebinding, see hosts.py), an access token when one is configured (always when the server
+listens beyond loopback), and no cross-origin browser requests (CSRF) unless the origin was
+allowed. Also the last line against tracebacks: an unexpected error becomes a
 500 with a plain sentence, the details go to the log."""
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from apps.server.hosts import HostRule
 from apps.server.state import SERVICES
 
 log = logging.getLogger(__name__)
@@ -39,9 +42,20 @@ def _json(status: int, message: str) -> web.Response:
     )
 
 
+@functools.cache
+def host_rule(listen: str, allowed: tuple[str, ...]) -> HostRule:
+    return HostRule(listen, allowed)
+
+
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     config = request.app[SERVICES].config
+    if not host_rule(config.host, config.allow_hosts).accepts(request.host):
+        return _json(
+            403,
+            f"this server does not answer to the host name {request.host!r} (a defence "
+            "against DNS rebinding); start it with --allow-host NAME to allow it",
+        )
     origin = request.headers.get("Origin")
     allowed_cors = origin is not None and origin in config.cors_origins
     if origin is not None and not allowed_cors and not _same_origin(origin, request.host):

@@ -26,6 +26,7 @@ class ServerConfig:
     port: int = 8188
     token: str | None = None  # required on every route when set
     cors_origins: tuple[str, ...] = ()  # browser origins allowed besides the server's own
+    allow_hosts: tuple[str, ...] = ()  # Host names answered besides loopback and the listen one
     max_upload_bytes: int = 50 * MIB
     history_size: int = 10_000
     workflows_dir: Path | None = None  # the project's example workflows (read-only)
