@@ -47,6 +47,8 @@ class Widget:
     randomize: bool = False  # a seed: the editor offers "randomize after queue"
     # A fixed list of names, or a function computing them at run time (files on disk).
     choices: ChoiceSource | tuple[str, ...] | None = None
+    # A file name inside one of our folders (subfolders allowed): checked before a run.
+    file_name: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class InputSpec:
     randomize: bool = False
     static_choices: tuple[Any, ...] | None = None
     dynamic_choices: ChoiceSource | None = None
+    nullable: bool = False  # declared `T | None`: null is a value, not a mistake
+    file_name: bool = False
 
     @property
     def has_choices(self) -> bool:
@@ -269,6 +273,8 @@ def _input_spec(name: str, info: Any, fail: Callable[[str], Exception]) -> Input
         randomize=hints.randomize,
         static_choices=static,
         dynamic_choices=dynamic,
+        nullable=optional,
+        file_name=hints.file_name,
         **bounds,
     )
 
@@ -292,6 +298,8 @@ def _check_hints(
         raise fail(f"input {name!r}: step/slider only apply to int or float widgets")
     if hints.multiline and ann is not str:
         raise fail(f"input {name!r}: multiline only applies to str widgets")
+    if hints.file_name and ann is not str:
+        raise fail(f"input {name!r}: file_name only applies to str widgets")
 
 
 def _output_spec(name: str, info: Any, fail: Callable[[str], Exception]) -> OutputSpec:

@@ -36,3 +36,25 @@ def list_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:
             if base in resolved.parents:  # skip symlinks that lead elsewhere
                 found.append(path.relative_to(root).as_posix())
     return sorted(found)
+
+
+MAX_NAME = 255  # bytes in one path component, as most file systems allow
+MAX_PATH = 1024
+
+
+def relative_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a file name inside one of our folders (subfolders allowed), or
+    None: it must be relative, not climb out with `..`, hold no control characters, and fit
+    the file system. Checked before a run, so a bad name never takes a place in the queue."""
+    if not name.strip():
+        return "an empty file name"
+    if any(ord(c) < 32 for c in name):
+        return f"{name!r} holds a control character"
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return f"{name!r} is an absolute path; give a name inside the folder"
+    if ".." in parts:
+        return f"{name!r} climbs out of its folder with '..'"
+    if len(name.encode()) > MAX_PATH or any(len(p.encode()) > MAX_NAME for p in parts):
+        return f"{name[:40]!r}... is too long for a file name"
+    return None

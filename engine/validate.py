@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.graph import WorkflowGraph
 from engine.node import InputSpec, NodeSpec
+from engine.paths import relative_name_problem
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.types import can_connect, type_name
@@ -30,6 +31,7 @@ CODES = (
     "value_not_in_choices",
     "no_output_node",
     "unknown_target",
+    "unsafe_path",
 )
 
 
@@ -109,7 +111,11 @@ def _check_node(
         if isinstance(value, Link):
             yield from _check_link(node_id, inp, value, workflow, registry)
         elif value is None:
-            if inp.required:
+            if inp.widget and name in node.inputs and not inp.nullable:
+                expected = type_name(inp.type)
+                message = f"expects {expected}, got null (leave the input out for its default)"
+                yield Problem("wrong_value_type", message, node_id, name)
+            elif inp.required:
                 what = "a link" if not inp.widget else "a value"
                 yield Problem("missing_input", f"required input needs {what}", node_id, name)
         elif not inp.widget:
@@ -188,6 +194,8 @@ def _check_value(
             return "value_out_of_range", f"must be {words} {bound}, got {value!r}"
     if inp.multiple_of is not None and value % inp.multiple_of != 0:
         return "value_out_of_range", f"must be a multiple of {inp.multiple_of}, got {value!r}"
+    if inp.file_name and (problem := relative_name_problem(value)):
+        return "unsafe_path", problem
     if inp.has_choices:
         key = id(inp)
         if key not in choice_lists:

@@ -117,7 +117,7 @@ class SaveImage:
 
     class Inputs(BaseModel):
         images: Image
-        filename_prefix: str = "diffgraph"
+        filename_prefix: Annotated[str, Widget(file_name=True)] = "diffgraph"
 
     class Outputs(BaseModel):
         pass

@@ -164,7 +164,7 @@ class SaveCheckpoint:
         model: Model
         clip: Clip
         vae: Vae
-        filename_prefix: str = "checkpoints/diffgraph"
+        filename_prefix: Annotated[str, Widget(file_name=True)] = "checkpoints/diffgraph"
 
     class Outputs(BaseModel):
         pass

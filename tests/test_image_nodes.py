@@ -123,9 +123,10 @@ def test_save_refuses_to_leave_the_output_folder(executor: Executor) -> None:
         e=("image.empty", {"width": 8, "height": 8}),
         save=("image.save", {"images": link("e", "image"), "filename_prefix": "../../evil"}),
     )
-    result = executor.run(workflow)
-    assert result.status == "failed" and result.error is not None
-    assert (result.error.node, result.error.input) == ("save", "filename_prefix")
+    result = executor.run(workflow)  # refused before anything runs, as the queue refuses it
+    assert result.status == "invalid" and not result.executed
+    problem = result.problems[0]
+    assert (problem.code, problem.node, problem.input) == ("unsafe_path", "save", "filename_prefix")
 
 
 def test_preview_writes_to_temp(executor: Executor, settings: Settings) -> None:

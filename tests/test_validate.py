@@ -151,3 +151,34 @@ def test_workflow_with_problems_still_parses(registry: Registry) -> None:
     # validation's job, so all problems can be shown at once.
     doc = {"nodes": {"x": {"type": "who.knows", "inputs": {"a": {"node": "y", "output": "z"}}}}}
     assert Workflow.model_validate(doc).nodes["x"].type == "who.knows"
+
+
+def test_an_explicit_null_widget_is_refused_but_a_left_out_one_takes_its_default(
+    registry: Registry, settings: Settings
+) -> None:
+    workflow = graph(
+        nulled=("test.number", {"value": None}),
+        out=("test.sink", {"value": link("nulled")}),
+        defaulted=("test.number", {}),
+        out2=("test.sink", {"value": link("defaulted")}),
+    )
+    problems = validate(workflow, registry, settings)
+    assert codes(problems) == [("wrong_value_type", "nulled", "value")]
+    assert "got null" in problems[0].message and "default" in problems[0].message
+
+
+def test_a_file_name_that_would_leave_its_folder_is_refused_before_a_run(
+    registry: Registry, settings: Settings
+) -> None:
+    bad = ["../escape", "/etc/evil", "sub/../../x", "a\x00b", "C:\\temp\\x", "x" * 300]
+    nodes = {
+        f"save{i}": ("image.save", {"images": link("img", "image"), "filename_prefix": name})
+        for i, name in enumerate(bad)
+    }
+    nodes["ok"] = ("image.save", {"images": link("img", "image"), "filename_prefix": "sub/pic"})
+    workflow = graph(img=("image.empty", {"width": 8, "height": 8}), **nodes)
+    problems = validate(workflow, registry, settings)
+    assert codes(problems) == sorted(
+        ("unsafe_path", f"save{i}", "filename_prefix") for i in range(len(bad))
+    )
+    assert "unsafe_path" in CODES
