@@ -136,10 +136,17 @@ def _fit(sd: StateDict, model: torch.nn.Module) -> StateDict:
     return out
 
 
+_STAND_IN = "clip."
+
+
 def clip_from_ldm(
     ldm_sd: Mapping[str, torch.Tensor], model: torch.nn.Module, prefix: str = SD1_CLIP_PREFIX
 ) -> StateDict:
-    """The "clip"-style encoder under `prefix`, keyed for `model` (built from its config)."""
+    """The "clip"-style encoder under `prefix`, keyed for `model` (built from its config).
+    An empty prefix (a CLIP file alone) works too: diffusers' converter drops every key when
+    told to strip "", so such keys are put under a stand-in prefix first."""
+    if not prefix:
+        ldm_sd, prefix = {_STAND_IN + k: v for k, v in ldm_sd.items()}, _STAND_IN
     own = {k: v for k, v in ldm_sd.items() if k.startswith(prefix)}
     sd = convert_ldm_clip_checkpoint(own, remove_prefix=prefix)
     return _fit({_canonical(k): v for k, v in sd.items()}, model)

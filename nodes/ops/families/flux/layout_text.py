@@ -22,15 +22,12 @@ from nodes.ops.weights.layout_clip import clip_from_ldm, clip_to_ldm
 StateDict = dict[str, torch.Tensor]
 T5_EMBEDDING = "shared.weight"
 T5_TIED_EMBEDDING = "encoder.embed_tokens.weight"
-_NEUTRAL = "clip_l."  # stands in for an empty prefix
 
 
 def clip_l_from_file(
     sd: Mapping[str, torch.Tensor], model: torch.nn.Module, prefix: str = ""
 ) -> StateDict:
     """CLIP-L under `prefix` (the part before `text_model.`), keyed for `model`."""
-    if not prefix:
-        sd, prefix = {_NEUTRAL + k: v for k, v in sd.items()}, _NEUTRAL
     return clip_from_ldm(sd, model, prefix)
 
 
