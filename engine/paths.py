@@ -61,7 +61,7 @@ def check_name(relative: str) -> None:
 
 def list_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:
     """Files under `root` with one of `suffixes`, as sorted '/'-separated relative names
-    (symlinks leading elsewhere, and loops, left out)."""
+    (symlinks leading elsewhere, loops, and names `safe_join` would refuse left out)."""
     try:
         if not root.is_dir():
             return []
@@ -71,12 +71,14 @@ def list_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:
     found = []
     for path in root.rglob("*"):
         if path.suffix.lower() in suffixes and path.is_file():
+            relative = path.relative_to(root).as_posix()
             try:
+                check_name(relative)  # listed only if it can be asked for by name
                 resolved = path.resolve()
-            except (RuntimeError, OSError):
+            except (UnsafePath, RuntimeError, OSError):
                 continue
             if base in resolved.parents:
-                found.append(path.relative_to(root).as_posix())
+                found.append(relative)
     return sorted(found)
 
 

@@ -79,3 +79,9 @@ def test_a_folder_that_is_a_symlink_loop_lists_nothing(tmp_path: Path) -> None:
     assert list_files(tmp_path / "input", (".png",)) == []
     with pytest.raises(UnsafePath):
         safe_join(tmp_path / "input", "x.png")
+
+
+def test_files_whose_names_could_not_be_asked_for_are_not_listed(tmp_path: Path) -> None:
+    (tmp_path / "line\nbreak.png").write_bytes(b"x")
+    (tmp_path / "ok.png").write_bytes(b"x")
+    assert list_files(tmp_path, (".png",)) == ["ok.png"]
