@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+NAME_MAX_BYTES = 255  # one file or folder name: Linux's NAME_MAX, most file systems' limit
+RELATIVE_MAX_BYTES = 1024  # a whole relative name; far below PATH_MAX under any root
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"[A-Za-z]:")  # absolute on Windows, where the same folders may live
+_SHOWN = 80  # characters of a refused name quoted back
 
 
 class UnsafePath(ValueError):
@@ -12,49 +19,80 @@ class UnsafePath(ValueError):
 
 
 def safe_join(root: Path, relative: str) -> Path:
-    """`root / relative`, refusing anything that resolves outside `root`."""
-    if not relative or "\x00" in relative or relative.startswith(("/", "\\")):
-        raise UnsafePath(f"{relative!r} is not a relative file name")
-    if any(part in ("..", "") for part in relative.replace("\\", "/").split("/")[:-1]):
-        raise UnsafePath(f"{relative!r} must not climb out of its folder")
-    base = root.resolve()
-    target = (base / relative).resolve()
-    if target != base and base not in target.parents:
-        raise UnsafePath(f"{relative!r} leads outside {root}")
+    """`root / relative`, resolved: a path strictly inside `root`, never `root` itself.
+
+    Refused (UnsafePath): empty or absolute names, `.`, `..` and empty parts, control
+    characters, text that is not valid Unicode, names too long for the file system, and
+    anything that resolves outside `root` (through symlinks) or into a symlink loop."""
+    check_name(relative)
+    try:
+        base = root.resolve()
+        target = (base / relative).resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise UnsafePath(f"{_shown(relative)} cannot be followed: {exc}") from None
+    if base not in target.parents:
+        raise UnsafePath(f"{_shown(relative)} leads outside {root}")
     return target
 
 
+def check_name(relative: str) -> None:
+    """Refuse (UnsafePath) a relative name that could not name a file inside a folder,
+    before anything touches the disk."""
+    if not relative or relative.startswith(("/", "\\")) or _DRIVE.match(relative):
+        raise UnsafePath(f"{_shown(relative)} is not a relative file name")
+    if _CONTROL.search(relative):
+        raise UnsafePath(f"{_shown(relative)} contains control characters")
+    try:
+        encoded = os.fsencode(relative)  # names read from disk keep their odd bytes
+    except UnicodeEncodeError:
+        raise UnsafePath(f"{_shown(relative)} is not valid text (a lone surrogate)") from None
+    parts = relative.replace("\\", "/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafePath(
+            f"{_shown(relative)} must name a file inside its folder (no '.', '..' or empty parts)"
+        )
+    if len(encoded) > RELATIVE_MAX_BYTES or any(
+        len(os.fsencode(part)) > NAME_MAX_BYTES for part in parts
+    ):
+        raise UnsafePath(
+            f"{_shown(relative)} is too long: at most {NAME_MAX_BYTES} bytes a name and "
+            f"{RELATIVE_MAX_BYTES} in all"
+        )
+
+
 def list_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:
-    """Files under `root` with one of `suffixes`, as sorted '/'-separated relative names."""
-    if not root.is_dir():
+    """Files under `root` with one of `suffixes`, as sorted '/'-separated relative names
+    (symlinks leading elsewhere, loops, and names `safe_join` would refuse left out)."""
+    try:
+        if not root.is_dir():
+            return []
+        base = root.resolve()
+    except (RuntimeError, OSError):
         return []
-    base = root.resolve()
     found = []
     for path in root.rglob("*"):
         if path.suffix.lower() in suffixes and path.is_file():
-            resolved = path.resolve()
-            if base in resolved.parents:  # skip symlinks that lead elsewhere
-                found.append(path.relative_to(root).as_posix())
+            relative = path.relative_to(root).as_posix()
+            try:
+                check_name(relative)  # listed only if it can be asked for by name
+                resolved = path.resolve()
+            except (UnsafePath, RuntimeError, OSError):
+                continue
+            if base in resolved.parents:
+                found.append(relative)
     return sorted(found)
 
 
-MAX_NAME = 255  # bytes in one path component, as most file systems allow
-MAX_PATH = 1024
-
-
 def relative_name_problem(name: str) -> str | None:
-    """Why `name` cannot be a file name inside one of our folders (subfolders allowed), or
-    None: it must be relative, not climb out with `..`, hold no control characters, and fit
-    the file system. Checked before a run, so a bad name never takes a place in the queue."""
-    if not name.strip():
-        return "an empty file name"
-    if any(ord(c) < 32 for c in name):
-        return f"{name!r} holds a control character"
-    parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        return f"{name!r} is an absolute path; give a name inside the folder"
-    if ".." in parts:
-        return f"{name!r} climbs out of its folder with '..'"
-    if len(name.encode()) > MAX_PATH or any(len(p.encode()) > MAX_NAME for p in parts):
-        return f"{name[:40]!r}... is too long for a file name"
+    """Why `name` cannot be a file name inside one of our folders, or None. The check
+    `safe_join` makes before touching the disk, as text for validation, so a bad name never
+    takes a place in the queue."""
+    try:
+        check_name(name)
+    except UnsafePath as exc:
+        return str(exc)
     return None
+
+
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= _SHOWN else name[:_SHOWN] + "...")

@@ -13,11 +13,12 @@ No torch here: loading and validating a document is instant.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from engine.jsontext import JSONRefused, parse_json
 
 FORMAT = "diffgraph.workflow"
 VERSION = 1
@@ -35,8 +36,25 @@ class Link(BaseModel):
     output: str
 
 
+def _link_if_object(value: Any) -> Any:
+    """An object among a node's inputs is a link; one that is not is said so plainly,
+    instead of pydantic's list of every member of the union it did not match."""
+    if not isinstance(value, dict):
+        return value
+    try:
+        return Link.model_validate(value)
+    except ValidationError:
+        keys = ", ".join(repr(key)[:40] for key in list(value)[:5]) or "none"
+        raise ValueError(
+            f'an object must be a link {{"node": ID, "output": NAME}} (its keys: {keys})'
+        ) from None
+
+
 # A dict value is always a link; literals are JSON scalars or lists.
-InputValue = Link | bool | int | float | str | list[Any] | None
+InputValue = Annotated[
+    Link | bool | int | float | str | list[Any] | None, BeforeValidator(_link_if_object)
+]
+_INPUT_VALUE: TypeAdapter[InputValue] = TypeAdapter(InputValue)
 
 
 class NodeUI(BaseModel):
@@ -93,8 +111,22 @@ class Workflow(BaseModel):
         for (node_id, name), value in changes.items():
             if node_id not in copy.nodes:
                 raise DocumentError(f"cannot set {node_id}.{name}: there is no node {node_id!r}")
+            try:
+                value = _INPUT_VALUE.validate_python(value)
+            except ValidationError as exc:
+                raise DocumentError(f"cannot set {node_id}.{name}: {explain(exc)}") from None
             copy.nodes[node_id].inputs[name] = value
         return copy
+
+
+def explain(exc: ValidationError, limit: int = 10) -> str:
+    """A pydantic error as "where: what" per problem, `where` a dotted path (left out
+    for the value itself)."""
+    return "; ".join(
+        (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "")
+        + e["msg"].removeprefix("Value error, ")
+        for e in exc.errors()[:limit]
+    )
 
 
 def parse_workflow(data: Any) -> Workflow:
@@ -108,20 +140,25 @@ def parse_workflow(data: Any) -> Workflow:
     try:
         return Workflow.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}"
-            for e in exc.errors()[:10]
-        )
-        raise DocumentError(f"not a valid workflow document: {problems}") from None
+        raise DocumentError(f"not a valid workflow document: {explain(exc)}") from None
 
 
 def read_json(path: str | Path) -> Any:
+    """The JSON document in the file at `path`, or a DocumentError naming the file."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise DocumentError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DocumentError(f"{path}: not valid JSON ({exc})") from None
+    except IsADirectoryError:
+        raise DocumentError(f"{path}: is a folder, not a workflow file") from None
+    except OSError as exc:
+        raise DocumentError(f"{path}: cannot be read ({exc.strerror})") from None
+    except ValueError as exc:  # a NUL or a lone surrogate in the name
+        raise DocumentError(f"{path!r} cannot name a file ({exc})") from None
+    try:
+        return parse_json(data)
+    except JSONRefused as exc:
+        raise DocumentError(f"{path}: {exc}") from None
 
 
 def json_schema() -> dict[str, Any]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from engine.registry import Registry
-from engine.workflow import DocumentError, Link, NodeUI, Workflow, WorkflowNode
+from engine.workflow import DocumentError, Link, Workflow, WorkflowNode, explain
 
 
 def is_comfy_api(data: Any) -> bool:
@@ -30,25 +32,42 @@ def is_comfy_ui(data: Any) -> bool:
 def from_comfy_api(data: dict[str, Any], registry: Registry) -> Workflow:
     """Translate a ComfyUI API-format prompt. Unknown classes and bad links are kept as
     they are, so validation reports each of them against its node."""
-    nodes: dict[str, WorkflowNode] = {}
-    for node_id, entry in data.items():
-        class_type = entry.get("class_type")
-        if not isinstance(class_type, str):
-            raise DocumentError(f"node {node_id}: class_type must be a string")
-        spec = registry.by_comfy(class_type) or registry.get(class_type)
-        inputs: dict[str, Any] = {}
-        raw_inputs = entry.get("inputs", {})
-        if not isinstance(raw_inputs, dict):
-            raise DocumentError(f"node {node_id}: inputs must be an object")
-        for name, value in raw_inputs.items():
-            inputs[name] = _link(value, data, registry) if _is_link(value) else value
-        title = (entry.get("_meta") or {}).get("title")
-        nodes[str(node_id)] = WorkflowNode(
-            type=spec.id if spec else class_type,
-            inputs=inputs,
-            ui=NodeUI(title=title) if title else None,
-        )
+    nodes = {
+        str(node_id): _node(str(node_id), entry, data, registry) for node_id, entry in data.items()
+    }
     return Workflow(nodes=nodes)
+
+
+def _node(
+    node_id: str, entry: dict[str, Any], data: dict[str, Any], registry: Registry
+) -> WorkflowNode:
+    class_type = entry.get("class_type")
+    if not isinstance(class_type, str):
+        raise DocumentError(f"node {node_id}: class_type must be a string")
+    raw_inputs = entry.get("inputs", {})
+    if not isinstance(raw_inputs, dict):
+        raise DocumentError(f"node {node_id}: inputs must be an object")
+    meta = entry.get("_meta") or {}
+    if not isinstance(meta, dict):
+        raise DocumentError(f"node {node_id}: _meta must be an object")
+    title = meta.get("title")
+    if title is not None and not isinstance(title, str):
+        raise DocumentError(f"node {node_id}: _meta.title must be text")
+    spec = registry.by_comfy(class_type) or registry.get(class_type)
+    inputs = {
+        name: _link(value, data, registry) if _is_link(value) else value
+        for name, value in raw_inputs.items()
+    }
+    try:
+        return WorkflowNode.model_validate(
+            {
+                "type": spec.id if spec else class_type,
+                "inputs": inputs,
+                "ui": {"title": title} if title else None,
+            }
+        )
+    except ValidationError as exc:
+        raise DocumentError(f"node {node_id}: {explain(exc)}") from None
 
 
 def to_comfy_api(workflow: Workflow, registry: Registry) -> dict[str, Any] | None:
@@ -86,10 +105,10 @@ def _is_link(value: Any) -> bool:
 
 def _link(value: list[Any], data: dict[str, Any], registry: Registry) -> Link:
     source_id, index = str(value[0]), value[1]
-    source = data.get(source_id) or {}
-    spec = registry.by_comfy(source.get("class_type", "")) or registry.get(
-        source.get("class_type", "")
-    )
+    class_type = (data.get(source_id) or {}).get("class_type")
+    spec = None
+    if isinstance(class_type, str):  # a bad one is reported on its own node
+        spec = registry.by_comfy(class_type) or registry.get(class_type)
     names = list(spec.outputs) if spec else []
     # An index past the outputs keeps a readable name that validation then reports.
     return Link(node=source_id, output=names[index] if 0 <= index < len(names) else f"#{index}")

@@ -63,8 +63,9 @@ def from_comfy_ui(data: dict[str, Any], registry: Registry) -> Workflow:
     for raw in kept:
         spec = registry.by_comfy(raw["type"]) or registry.get(raw["type"])
         inputs = _widget_inputs(raw.get("widgets_values"), spec) if spec else {}
-        for name in _ours(raw).get("unset", []):
-            inputs.pop(name, None)
+        for name in _list(_ours(raw).get("unset")):
+            if isinstance(name, str):
+                inputs.pop(name, None)
         for entry in _list(raw.get("inputs")):
             if not isinstance(entry, dict) or entry.get("link") is None:
                 continue
@@ -187,7 +188,8 @@ def _resolve(
     """The real source of a link, through Reroutes and bypassed nodes: (node, slot), a
     PrimitiveNode's value, or None when nothing that runs feeds it."""
     seen: set[Any] = set()
-    while link_id in links and link_id not in seen:
+    # Link ids are numbers (or text in some saves); anything else links nothing.
+    while isinstance(link_id, int | str) and link_id in links and link_id not in seen:
         seen.add(link_id)
         key, slot = links[link_id]
         raw = by_key.get(key)

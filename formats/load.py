@@ -4,10 +4,10 @@ JSON, or a PNG that carries one. The one entry point is `load_document`."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from engine.jsontext import JSONRefused, parse_json
 from engine.registry import Registry
 from engine.workflow import DocumentError, Workflow, parse_workflow, read_json
 from formats.comfy_api import from_comfy_api, is_comfy_api, is_comfy_ui
@@ -49,9 +49,9 @@ def _from_png(source: Path | BinaryIO, registry: Registry, path: object = None) 
     for chunk in (OUR_CHUNK, COMFY_PROMPT_CHUNK, COMFY_WORKFLOW_CHUNK):
         if chunk in texts:
             try:
-                return to_workflow(json.loads(texts[chunk]), registry)
-            except json.JSONDecodeError as exc:
-                raise DocumentError(f"{path}: its {chunk!r} chunk is not JSON ({exc})") from None
+                return to_workflow(parse_json(texts[chunk]), registry)
+            except JSONRefused as exc:
+                raise DocumentError(f"{path}: its {chunk!r} chunk: {exc}") from None
     raise DocumentError(
         f"{path}: this PNG carries no workflow (no diffgraph, prompt or workflow text chunk)"
     )

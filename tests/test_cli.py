@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
+from apps.cli.main import main
+from engine.executor import Executor
 from tests.conftest import REPO
 
 BASICS = REPO / "workflows" / "image_basics.json"
@@ -172,3 +174,52 @@ def test_nodes_and_schema_commands(home: Path) -> None:
     assert "image.save" in nodes and "test.slow" in nodes
     schema = json.loads(cli(home, "schema").stdout)
     assert schema["title"] == "diffgraph workflow"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["run", "--json"], ["validate", "--json", "--nope"], ["frobnicate", "--json"]],
+)
+def test_a_bad_command_line_under_json_prints_json_and_exits_2(home: Path, args: list[str]) -> None:
+    done = cli(home, *args)
+    assert done.returncode == 2
+    [problem] = json.loads(done.stdout)["problems"]
+    assert problem["code"] == "bad_command_line" and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("threads", ["0", "-2", "many"])
+def test_threads_must_be_a_positive_whole_number(home: Path, threads: str) -> None:
+    done = cli(home, "run", str(BASICS), "--threads", threads)
+    assert done.returncode == 2 and "--threads" in done.stderr
+
+
+def test_an_object_that_is_not_a_link_given_with_set_names_node_and_input(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--home", str(home), "run", str(BASICS), "--json", "--set", '1.width={"a": 1}'])
+    assert code == 1
+    [problem] = json.loads(capsys.readouterr().out)["problems"]
+    assert problem["message"].startswith("cannot set 1.width: an object must be a link")
+
+
+def test_a_set_value_that_json_refuses_is_taken_as_text(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--home", str(home), "run", str(BASICS), "--json", "--set", "1.width=NaN"])
+    assert code == 1
+    [problem] = json.loads(capsys.readouterr().out)["problems"]
+    assert problem["input"] == "width" and "'NaN'" in problem["message"]
+
+
+def test_a_bug_is_reported_with_its_traceback_on_stderr_and_json_on_stdout(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the executor")
+
+    monkeypatch.setattr(Executor, "run", broken)
+    code = main(["--home", str(home), "run", str(BASICS), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert "a bug in the executor" in json.loads(out)["error"]["message"]
+    assert "Traceback" in err  # not the user's doing: the details are for the report

@@ -496,3 +496,15 @@ def test_malformed_files_say_where(registry: Registry) -> None:
     ui_node(data, 7)["widgets_values"] = [{"not": "a link"}]
     with pytest.raises(DocumentError, match=r"ComfyUI node 7: inputs\.text"):
         from_comfy_ui(data, registry)
+
+
+def test_link_ids_and_unset_lists_of_the_wrong_type_are_ignored(registry: Registry) -> None:
+    data = default_ui()
+    node = ui_node(data, 7)
+    node["inputs"][0]["link"] = [5]  # a list cannot be a link id: nothing feeds the input
+    node["properties"]["diffgraph"] = {"unset": [["text"], 3]}
+    workflow = from_comfy_ui(data, registry)
+    assert "clip" not in workflow.nodes["7"].inputs
+    assert workflow.nodes["7"].inputs["text"] == "text, watermark"
+    node["properties"]["diffgraph"] = {"unset": 5}
+    assert from_comfy_ui(data, registry).nodes["7"].inputs["text"] == "text, watermark"

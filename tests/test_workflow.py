@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,20 @@ def test_with_inputs_copies_and_checks_node_ids() -> None:
         workflow.with_inputs({("9", "width"): 1})
 
 
+def test_an_object_input_that_is_not_a_link_is_refused_naming_node_and_input() -> None:
+    document = {"nodes": {"1": {"type": "image.save", "inputs": {"images": {}}}}}
+    with pytest.raises(DocumentError, match=r"nodes\.1\.inputs\.images: an object must be a link"):
+        parse_workflow(document)
+
+
+def test_with_inputs_refuses_an_object_that_is_not_a_link_and_reads_one_that_is() -> None:
+    workflow = parse_workflow(EDITOR_SAVE)
+    with pytest.raises(DocumentError, match=r"cannot set 1\.width: an object must be a link"):
+        workflow.with_inputs({("1", "width"): {"a": 1}})
+    linked = workflow.with_inputs({("2", "images"): {"node": "1", "output": "image"}})
+    assert linked.nodes["2"].inputs["images"] == Link(node="1", output="image")
+
+
 COMFY_PROMPT = {
     "1": {
         "class_type": "EmptyImage",
@@ -111,6 +126,36 @@ def test_comfy_unknowns_are_left_for_validation(registry: Registry) -> None:
     assert to_comfy_api(workflow, registry) is None
 
 
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"class_type": "EmptyImage", "inputs": {}, "_meta": [1]},
+            "node 1: _meta must be an object",
+        ),
+        ({"class_type": "EmptyImage", "_meta": {"title": 5}}, "node 1: _meta.title must be text"),
+        ({"class_type": ["EmptyImage"], "inputs": {}}, "node 1: class_type must be a string"),
+        ({"class_type": "SaveImage", "inputs": {"images": {}}}, "node 1: inputs.images: an object"),
+    ],
+)
+def test_comfy_api_format_mistakes_are_refused_naming_the_node(
+    registry: Registry, entry: dict, message: str
+) -> None:
+    with pytest.raises(DocumentError, match=re.escape(message)):
+        from_comfy_api({"1": entry}, registry)
+
+
+def test_comfy_api_link_to_a_node_with_a_bad_class_type_names_that_node(
+    registry: Registry,
+) -> None:
+    prompt = {
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}},
+        "1": {"class_type": ["EmptyImage"], "inputs": {}},
+    }
+    with pytest.raises(DocumentError, match="node 1: class_type must be a string"):
+        from_comfy_api(prompt, registry)
+
+
 def test_comfy_ui_format_is_recognised(registry: Registry) -> None:
     assert to_workflow({"nodes": [], "links": [], "version": 0.4}, registry).nodes == {}
 
@@ -131,6 +176,33 @@ def test_unreadable_files(tmp_path: Path, registry: Registry) -> None:
     with pytest.raises(DocumentError, match="cannot read it as a PNG"):
         load_document(tmp_path / "fake.png", registry)
     assert Workflow().nodes == {}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"nodes": {}, "meta": {"x": NaN}}', "NaN is not a JSON number"),
+        (b'{"nodes": ' + b"9" * 5000 + b"}", "5000 digits"),
+        (b"[" * 100_000, "nested too deeply"),
+        (b'{"nodes": "\xff"}', "not UTF-8"),
+    ],
+)
+def test_files_json_does_not_allow_are_refused_naming_the_file(
+    tmp_path: Path, registry: Registry, content: bytes, message: str
+) -> None:
+    path = tmp_path / "hostile.json"
+    path.write_bytes(content)
+    with pytest.raises(DocumentError, match=f"hostile.json: .*{message}"):
+        load_document(path, registry)
+
+
+def test_a_folder_or_an_impossible_name_is_not_a_workflow_file(
+    tmp_path: Path, registry: Registry
+) -> None:
+    with pytest.raises(DocumentError, match="is a folder"):
+        load_document(tmp_path, registry)
+    with pytest.raises(DocumentError, match="cannot name a file"):
+        load_document("a\x00b.json", registry)
 
 
 def test_ui_fields_not_given_are_not_invented() -> None:

@@ -9,20 +9,45 @@ messages go to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from apps.cli.codes import EXIT_OK, report_invalid
+from apps.cli.codes import EXIT_OK, report_crash, report_invalid, report_usage
+from engine.jsontext import JSONRefused, dump_json, parse_json
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.workflow import DocumentError, Workflow, json_schema
 
 
+class UsageError(Exception):
+    """A bad command line; `usage` is the synopsis of the command it was meant for."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints and exits on its own; raising lets --json answer in JSON instead.
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}", self.format_usage())
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in argv
+    try:
+        return _command(argv)
+    except UsageError as exc:
+        return report_usage(as_json, str(exc), exc.usage)
+    except Exception as exc:  # not the user's doing: reported as a bug, stdout kept JSON
+        return report_crash(as_json, exc)
+
+
+def _command(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env() if args.home is None else Settings.at(args.home)
     if getattr(args, "output_dir", None):
@@ -32,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "threads", None):
         settings = replace(settings, threads=args.threads)
     if args.command == "schema":
-        print(json.dumps(json_schema(), indent=2))
+        print(dump_json(json_schema(), indent=2))
         return EXIT_OK
     registry = Registry.discover(settings)
     for failure in registry.failures:
@@ -40,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(settings, registry, args)
     if args.command == "nodes":
-        print(json.dumps(registry.schema(settings), indent=2))
+        print(dump_json(registry.schema(settings), indent=2))
         return EXIT_OK
     try:
         workflow = _load(args.workflow, registry, args.set if args.command == "run" else [])
@@ -93,7 +118,7 @@ def _ray_config(args: argparse.Namespace) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diffgraph", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="diffgraph", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--home",
         help="folder with models/, input/, output/ (default: "
@@ -111,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--output-dir", help="where output nodes write files")
     run.add_argument("--device", help="force a device: cpu, cuda, cuda:1, mps")
-    run.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    run.add_argument("--threads", type=_positive, help="CPU threads for torch (default: all cores)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     check = sub.add_parser("validate", help="check a workflow without running it")
@@ -134,7 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--history-size", type=int, default=10_000, help="finished jobs kept")
     serve.add_argument("--max-upload-mb", type=float, default=50, help="upload size limit")
     serve.add_argument("--device", help="force a device: cpu, cuda, cuda:1, mps")
-    serve.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    serve.add_argument(
+        "--threads", type=_positive, help="CPU threads for torch (default: all cores)"
+    )
     ray = serve.add_argument_group("Ray cluster (pip install 'diffgraph[ray]')")
     ray.add_argument(
         "--ray-address",
@@ -164,8 +191,8 @@ def _load(path: str, registry: Registry, sets: list[str]) -> Workflow:
         if not sep or not dot or not node_id or not name:
             raise DocumentError(f"--set {item!r}: expected NODE.INPUT=VALUE")
         try:
-            changes[(node_id, name)] = json.loads(raw)
-        except json.JSONDecodeError:
+            changes[(node_id, name)] = parse_json(raw)
+        except JSONRefused:  # not JSON (or NaN, a 5,000-digit number, ...): taken as text
             changes[(node_id, name)] = raw
     return workflow.with_inputs(changes) if changes else workflow
 
@@ -177,10 +204,20 @@ def _validate(workflow: Workflow, registry: Registry, settings: Settings, as_jso
     if problems:
         return report_invalid(as_json, [p.to_dict() for p in problems])
     if as_json:
-        print(json.dumps({"valid": True, "problems": []}))
+        print(dump_json({"valid": True, "problems": []}))
     else:
         print(f"ok: {len(workflow.nodes)} nodes, no problems", file=sys.stderr)
     return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ the result for people (file paths on stdout, errors on stderr) or for scripts (-
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from pathlib import Path
@@ -12,6 +11,7 @@ from apps.cli.codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, report_invali
 from apps.cli.progress import ProgressBars
 from engine.events import Listener
 from engine.executor import Executor, RunResult
+from engine.jsontext import dump_json
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.workflow import Workflow
@@ -41,7 +41,7 @@ def run(
             "cached": result.cached,
             "error": error,
         }
-        print(json.dumps(summary, indent=2))
+        print(dump_json(summary, indent=2))
     elif result.error is not None:
         print(f"error: {result.error}", file=sys.stderr)
     else:
@@ -56,11 +56,14 @@ def run_interruptibly(
     it into a cooperative interrupt (the running node stops at its next step).
     Event.wait, unlike Thread.join, survives the signal."""
     box: list[RunResult] = []
+    crashed: list[Exception] = []
     done = threading.Event()
 
     def work() -> None:
         try:
             box.append(executor.run(workflow, listener=listener))
+        except Exception as exc:  # raised again on the main thread, which reports it
+            crashed.append(exc)
         finally:
             done.set()
 
@@ -71,6 +74,8 @@ def run_interruptibly(
     except KeyboardInterrupt:
         executor.interrupt()
         done.wait()
+    if crashed:
+        raise crashed[0]
     return box[0] if box else None
 
 

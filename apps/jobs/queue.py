@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.jsontext import dump_json
+
 JobStatus = Literal["pending", "running", "done", "failed", "interrupted"]
 FINISHED: tuple[JobStatus, ...] = ("done", "failed", "interrupted")
 SERVER_STOPPED = "server stopped"
@@ -111,11 +113,11 @@ class JobQueue:
         )
         # Stored as JSON texts side by side, so that listing the queue (which clients poll)
         # can pass them through without decoding them: see `raw_entries`.
-        texts = (
-            json.dumps(workflow),
-            json.dumps(prompt if prompt is not None else workflow),
-            json.dumps(job.extra_data),
-            json.dumps(targets),
+        texts = (  # never NaN: GET /queue passes these texts to browsers as they are
+            dump_json(workflow),
+            dump_json(prompt if prompt is not None else workflow),
+            dump_json(job.extra_data),
+            dump_json(targets),
         )
         with self._lock:
             low, high = self._db.execute("SELECT MIN(number), MAX(number) FROM jobs").fetchone()
@@ -162,7 +164,7 @@ class JobQueue:
         with self._lock:
             self._db.execute(
                 "UPDATE jobs SET status = ?, result = ?, finished = ? WHERE id = ?",
-                (status, json.dumps(result), time.time(), job_id),
+                (status, dump_json(result), time.time(), job_id),
             )
             self._trim_history()
             self.revision += 1

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from apps.jobs.queue import Job, JobStatus
 
 
 class JobRequest(BaseModel):
+    # Strict: "front": "no" is a mistake to name, not a truthy string to queue up front.
+    model_config = ConfigDict(strict=True)
+
     workflow: dict[str, Any] = Field(
         description="Our workflow document, or a ComfyUI API-format or editor-format graph"
     )

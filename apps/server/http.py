@@ -1,17 +1,20 @@
 """Small helpers every route table uses: JSON errors that say what is wrong (never a
-traceback), reading a JSON body, and the state stored on the application."""
+traceback), reading a JSON body (through the one strict reader, `engine.jsontext`: no
+NaN, no 5,000-digit numbers, no runaway nesting, UTF-8 only) and writing JSON answers
+(never NaN, which browsers cannot parse)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, NoReturn
 
 from aiohttp import web
 
+from engine.jsontext import JSONRefused, dump_json, parse_json
+
 
 def fail(status: int, message: str, **extra: Any) -> NoReturn:
     """Stop the handler with a JSON error body: {"error": message, ...extra}."""
-    body = json.dumps({"error": message, **extra})
+    body = dump_json({"error": message, **extra})
     raise _ERRORS[status](text=body, content_type="application/json")
 
 
@@ -28,14 +31,18 @@ _ERRORS: dict[int, type[web.HTTPException]] = {
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request's JSON body, or a 400 that says why it is not JSON."""
-    text = await request.text()
-    if not text.strip():
-        fail(400, "the request body is empty; JSON was expected")
+    """The request's JSON body, or a 400 that says why it is not accepted."""
+    return json_body(await request.read())
+
+
+def json_body(data: bytes, expected: str = "JSON", refused: str = "the request body") -> Any:
+    """`data` decoded as JSON, or a 400 naming what is wrong with it."""
+    if not data.strip():
+        fail(400, f"the request body is empty; {expected} was expected")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(400, f"the request body is not valid JSON: {exc}")
+        return parse_json(data)
+    except JSONRefused as exc:
+        fail(400, f"{refused}: {exc}")
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:
@@ -46,4 +53,4 @@ async def read_object(request: web.Request) -> dict[str, Any]:
 
 
 def ok(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+    return web.json_response(data, status=status, dumps=dump_json)

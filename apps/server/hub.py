@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import defaultdict
 from typing import Any
 
 from aiohttp import web
+
+from engine.jsontext import dump_json
 
 log = logging.getLogger(__name__)
 OUTBOX_LIMIT = 1000  # messages waiting for one slow client before it is dropped
@@ -28,7 +29,7 @@ class Connection:
                 if isinstance(item, bytes):
                     await self.socket.send_bytes(item)
                 else:
-                    await self.socket.send_str(json.dumps(item))
+                    await self.socket.send_str(dump_json(item))
             except (ConnectionError, RuntimeError):
                 return
 

@@ -5,17 +5,19 @@ paths, no symlinks leading out, no odd characters) and uploads must decode as im
 from __future__ import annotations
 
 import io
-import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 from PIL import Image, UnidentifiedImageError
 
 from apps.server.http import fail, ok
 from apps.server.state import SERVICES
-from engine.paths import UnsafePath, safe_join
+from engine.jsontext import JSONRefused, parse_json
+from engine.paths import NAME_MAX_BYTES, UnsafePath, safe_join
 from engine.settings import Settings
 
 routes = web.RouteTableDef()
@@ -57,7 +59,7 @@ async def view(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/upload/image")
 async def upload_image(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await _form(request)
     image, name = _uploaded(form, "image")
     _decoded(image, "image")
     return ok(_store(request, form, name, image))
@@ -67,26 +69,43 @@ async def upload_image(request: web.Request) -> web.Response:
 async def upload_mask(request: web.Request) -> web.Response:
     """The uploaded image's alpha becomes the alpha of an existing image (ComfyUI's mask
     editor): `original_ref` names that image as {filename, subfolder, type}."""
-    form = await request.post()
+    form = await _form(request)
     data, name = _uploaded(form, "image")
     mask = _decoded(data, "image")
-    try:
-        ref = json.loads(str(form.get("original_ref", "")))
-        assert isinstance(ref, dict)
-    except (json.JSONDecodeError, AssertionError):
-        fail(400, "original_ref must be JSON naming the image: {filename, subfolder, type}")
+    ref = _original_ref(form.get("original_ref"))
     settings = request.app[SERVICES].settings
-    root = folder(settings, str(ref.get("type", "input")))
-    original_path = confined(root, str(ref.get("subfolder", "")), str(ref.get("filename", "")))
+    root = folder(settings, ref.get("type", "input"))
+    original_path = confined(root, ref.get("subfolder", ""), ref.get("filename", ""))
     if not original_path.is_file():
         fail(404, f"original_ref: no file {ref.get('filename')!r}")
-    with Image.open(original_path) as opened:
-        original = opened.convert("RGBA")
+    original = _decoded(original_path.read_bytes(), "original_ref").convert("RGBA")
     alpha = mask.convert("RGBA").getchannel("A").resize(original.size)
     original.putalpha(alpha)
     buffer = io.BytesIO()
     original.save(buffer, format="PNG")
     return ok(_store(request, form, name, buffer.getvalue()))
+
+
+async def _form(request: web.Request) -> Any:
+    try:
+        return await request.post()
+    except (ValueError, BadHttpMessage) as exc:  # no boundary, a NUL in a part's head, ...
+        reason = exc.message if isinstance(exc, BadHttpMessage) else str(exc)
+        fail(400, f"the request body is not a readable form: {reason}")
+
+
+def _original_ref(raw: Any) -> dict[str, str]:
+    """The mask editor's original image, {filename, subfolder, type}, all texts."""
+    explained = "original_ref must be JSON naming the image: {filename, subfolder, type}"
+    if not isinstance(raw, str):
+        fail(400, explained)
+    try:
+        ref = parse_json(raw)
+    except JSONRefused as exc:
+        fail(400, f"{explained} ({exc})")
+    if not isinstance(ref, dict) or not all(isinstance(v, str) for v in ref.values()):
+        fail(400, explained)
+    return ref
 
 
 def _uploaded(form: Any, field: str) -> tuple[bytes, str]:
@@ -100,8 +119,8 @@ def _decoded(data: bytes, field: str) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        fail(400, f"{field}: the upload is not an image we can read ({exc})")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        fail(400, f"{field}: not an image we can read ({exc})")
     return image
 
 
@@ -112,14 +131,26 @@ def _store(request: web.Request, form: Any, name: str, data: bytes) -> dict[str,
     path = confined(folder(settings, kind), subfolder, name)
     if path.exists() and str(form.get("overwrite", "")).lower() not in ("true", "1"):
         path = _free_name(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+        fail(409, f"cannot store {name!r} in {subfolder or kind!r}: {exc.strerror}")
     return {"name": path.name, "subfolder": subfolder, "type": kind}
 
 
 def _free_name(path: Path) -> Path:
-    """name (1).png, name (2).png, ... as ComfyUI names a clash."""
+    """name (1).png, name (2).png, ... as ComfyUI names a clash (the stem shortened when
+    the number would make the name too long for the file system)."""
     number = 1
-    while (candidate := path.with_name(f"{path.stem} ({number}){path.suffix}")).exists():
+    while True:
+        ending = f" ({number}){path.suffix}"
+        if len(os.fsencode(ending)) > NAME_MAX_BYTES:
+            fail(409, f"{path.name!r} exists, and its extension leaves no room to number it")
+        stem = path.stem
+        while stem and len(os.fsencode(stem + ending)) > NAME_MAX_BYTES:
+            stem = stem[:-1]
+        candidate = path.with_name(stem + ending)
+        if not candidate.exists():
+            return candidate
         number += 1
-    return candidate

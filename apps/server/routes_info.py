@@ -96,12 +96,38 @@ async def system_stats(request: web.Request) -> web.Response:
                 "pytorch_version": torch.__version__,
                 "embedded_python": False,
                 "platform": platform.platform(),
-                "argv": sys.argv,
+                "argv": redacted(sys.argv),
             },
             "devices": devices,
             "models": executor.models.report(),
         }
     )
+
+
+SECRET_OPTIONS = ("--token",)
+REDACTED = "<redacted>"
+
+
+def redacted(argv: list[str]) -> list[str]:
+    """The command line with the values of secret options (`--token T`, `--token=T`, and
+    the abbreviations argparse accepts, `--tok T`) hidden: /system_stats shows it to
+    every client."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        option, equals, _ = arg.partition("=")
+        if hide_next:
+            shown.append(REDACTED)
+        elif equals and _secret(option):
+            shown.append(f"{option}={REDACTED}")
+        else:
+            shown.append(arg)
+        hide_next = not hide_next and not equals and _secret(arg)
+    return shown
+
+
+def _secret(option: str) -> bool:
+    return len(option) > 3 and any(name.startswith(option) for name in SECRET_OPTIONS)
 
 
 def _ram() -> tuple[int, int]:

@@ -14,6 +14,7 @@ from apps.server.state import SERVICES, Services
 from apps.server.submit import Rejected, queue_workflow
 
 routes = web.RouteTableDef()
+MAX_QUERY_NUMBER = 2**31 - 1  # far past any history; SQLite's LIMIT overflows at 2**63
 
 
 def queue_entry(job: Job) -> list[Any]:
@@ -55,14 +56,19 @@ async def post_prompt(request: web.Request) -> web.Response:
     ):
         fail(400, "'partial_execution_targets' must be a list of node ids")
     client_id = body.get("client_id")
+    if client_id is not None and not isinstance(client_id, str):
+        fail(400, f"'client_id' must be text, not {type(client_id).__name__}")
+    front = body.get("front", False)
+    if not isinstance(front, bool):  # "no" is truthy: only a real boolean says what is meant
+        fail(400, f"'front' must be true or false, not {type(front).__name__}")
     try:
         job = queue_workflow(
             services,
             body.get("prompt"),
-            client_id=str(client_id) if client_id is not None else None,
+            client_id=client_id,
             extra_data=extra,
             targets=targets,
-            front=bool(body.get("front", False)),
+            front=front,
         )
     except Rejected as exc:
         return ok(exc.body, status=400)
@@ -175,6 +181,6 @@ def _int_query(request: web.Request, name: str) -> int | None:
         value = int(raw)
     except ValueError:
         fail(400, f"query parameter {name!r} must be a whole number, not {raw!r}")
-    if value < 0:
-        fail(400, f"query parameter {name!r} must not be negative")
+    if not 0 <= value <= MAX_QUERY_NUMBER:
+        fail(400, f"query parameter {name!r} must be between 0 and {MAX_QUERY_NUMBER}")
     return value

@@ -3,7 +3,6 @@ Bodies are the pydantic models of `api_models`; /v1/openapi.json describes them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,11 @@ from pydantic import BaseModel, ValidationError
 
 from apps.jobs.queue import FINISHED, JobStatus
 from apps.server.api_models import JobList, JobRequest, JobView, WorkflowEntry, WorkflowList
-from apps.server.http import fail, ok, read_json, read_object
+from apps.server.http import fail, json_body, ok, read_json, read_object
 from apps.server.openapi import openapi_document
 from apps.server.state import SERVICES, Services
 from apps.server.submit import Rejected, queue_workflow, read_workflow
+from engine.jsontext import JSONRefused, parse_json
 from engine.paths import UnsafePath, list_files, safe_join
 from engine.workflow import DocumentError
 from formats.load import from_png_bytes, to_workflow
@@ -26,7 +26,7 @@ STATUSES: tuple[JobStatus, ...] = ("pending", "running", "done", "failed", "inte
 
 
 def reply(model: BaseModel, status: int = 200) -> web.Response:
-    return web.json_response(model.model_dump(mode="json"), status=status)
+    return ok(model.model_dump(mode="json"), status=status)
 
 
 @routes.get("/v1/openapi.json")
@@ -70,7 +70,7 @@ async def submit(request: web.Request) -> web.Response:
             front=body.front,
         )
     except Rejected as exc:
-        return ok({"error": exc.body["error"]["message"], "problems": exc.body["problems"]}, 400)
+        return ok({"error": exc.body["error"]["message"], "problems": exc.problems}, 400)
     return reply(JobView.of(job), 201)
 
 
@@ -139,9 +139,9 @@ async def workflows(request: web.Request) -> web.Response:
 async def read_workflow_file(request: web.Request) -> web.Response:
     path = _workflow_path(request, must_exist=True)
     try:
-        return ok(json.loads(path.read_text(encoding="utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        fail(400, f"{path.name} is not valid JSON")
+        return ok(parse_json(path.read_bytes()))
+    except JSONRefused as exc:
+        fail(400, f"{path.name}: {exc}")
 
 
 @routes.post("/v1/workflows/import")
@@ -154,19 +154,11 @@ async def import_workflow(request: web.Request) -> web.Response:
         if data.startswith(PNG_SIGNATURE):
             document = from_png_bytes(data, services.registry, "the dropped PNG")
         else:
-            document = to_workflow(_json_body(data), services.registry)
+            decoded = json_body(data, "a workflow (JSON or PNG)", "neither a PNG nor JSON")
+            document = to_workflow(decoded, services.registry)
     except DocumentError as exc:
         fail(400, str(exc))
-    return ok(json.loads(document.to_json(indent=None)))
-
-
-def _json_body(data: bytes) -> Any:
-    if not data.strip():
-        fail(400, "the request body is empty; a workflow (JSON or PNG) was expected")
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        fail(400, f"neither a PNG nor JSON: {exc}")
+    return ok(document.model_dump(mode="json", exclude_none=True))
 
 
 @routes.put("/v1/workflows/user/{name}")
@@ -178,6 +170,8 @@ async def save_workflow(request: web.Request) -> web.Response:
     except Rejected as exc:
         fail(400, exc.body["error"]["message"])
     path = _workflow_path(request, must_exist=False)
+    if path.is_dir():
+        fail(409, f"user workflow {path.name!r} is a folder; it cannot be replaced")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document.to_json() + "\n", encoding="utf-8")
     return reply(WorkflowEntry(name=path.name, source="user"))

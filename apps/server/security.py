@@ -92,7 +92,7 @@ def _same_origin(origin: str, host: str) -> bool:
 
 def _has_token(request: web.Request, token: str) -> bool:
     given = request.query.get("token", "")
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        given = header[len("Bearer ") :]
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":  # schemes are case-insensitive (RFC 7235)
+        given = credentials.strip()
     return hmac.compare_digest(given.encode(), token.encode())

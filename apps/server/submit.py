@@ -17,11 +17,13 @@ from formats.load import to_workflow
 
 
 class Rejected(Exception):
-    """The request cannot be queued; `body` is the JSON answer (HTTP 400)."""
+    """The request cannot be queued: `body` is ComfyUI's answer (HTTP 400), `problems`
+    ours, flat, each with code, message, node and input (the /v1 answer)."""
 
     def __init__(self, body: dict[str, Any]) -> None:
         super().__init__(body["error"]["message"])
         self.body = body
+        self.problems: list[dict[str, Any]] = body["problems"]
 
 
 def read_workflow(data: Any, registry: Registry) -> Workflow:
@@ -98,4 +100,5 @@ def _error(kind: str, message: str) -> dict[str, Any]:
     return {
         "error": {"type": kind, "message": message, "details": "", "extra_info": {}},
         "node_errors": {},
+        "problems": [{"code": kind, "message": message, "node": None, "input": None}],
     }

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from apps.server.routes_info import redacted
 from tests.server.harness import Reply, Server, call, make_home, multipart, toy_workflow
 
 ALLOWED = "http://allowed.example"
@@ -166,3 +167,41 @@ async def _ws_status(url: str) -> int:
                 return 101
         except aiohttp.WSServerHandshakeError as exc:
             return exc.status
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    home = make_home(tmp_path_factory.mktemp("guarded"), with_models=False)
+    server = Server(home, "--token", "s3cret-token-value").start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "BeArEr"])
+def test_the_bearer_scheme_is_case_insensitive(guarded: Server, scheme: str) -> None:
+    headers = {"Authorization": f"{scheme} s3cret-token-value"}
+    assert call("GET", f"{guarded.url}/queue", headers=headers).status == 200
+    wrong = {"Authorization": f"{scheme} not-the-token"}
+    assert call("GET", f"{guarded.url}/queue", headers=wrong).status == 401
+
+
+def test_system_stats_does_not_show_the_token(guarded: Server) -> None:
+    headers = {"Authorization": "Bearer s3cret-token-value"}
+    reply = call("GET", f"{guarded.url}/system_stats", headers=headers)
+    assert reply.status == 200
+    assert "s3cret-token-value" not in reply.text
+    argv = reply.json()["system"]["argv"]
+    assert argv[argv.index("--token") + 1] == "<redacted>"
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["serve", "--token", "T"], ["serve", "--token", "<redacted>"]),
+        (["serve", "--token=T"], ["serve", "--token=<redacted>"]),
+        (["serve", "--tok", "T", "--port", "1"], ["serve", "--tok", "<redacted>", "--port", "1"]),
+        (["serve", "--threads", "2"], ["serve", "--threads", "2"]),
+    ],
+)
+def test_every_spelling_of_the_token_option_is_redacted(argv: list[str], shown: list[str]) -> None:
+    assert redacted(argv) == shown
