@@ -245,3 +245,37 @@ def test_no_cache_mode_reruns_everything(registry: Registry, settings: Settings)
     assert result.status == "success"
     assert sorted(rec.nodes(NodeStarted)) == ["n1", "n2", "n3", "n5", "out"]
     assert result.ui == {"out": {"value": 14}}
+
+
+def slow_then_sink(steps: int = 200):
+    return graph(
+        s=("test.slow", {"steps": steps, "delay": 0.005}),
+        out=("test.sink", {"value": link("s")}),
+    )
+
+
+def test_an_interrupt_for_a_run_that_has_not_begun_stops_it_as_it_begins(
+    executor: Executor,
+) -> None:
+    executor.interrupt("job-1")  # the runner claimed job-1; its run has not started yet
+    rec = Recorder()
+    result = executor.run(slow_then_sink(), listener=rec, run_id="job-1")
+    assert result.status == "interrupted"
+    assert rec.of(Progress) == []  # not one step ran
+    assert executor.run(slow_then_sink(2), run_id="job-2").status == "success"
+
+
+def test_an_interrupt_for_another_run_leaves_this_one_alone(executor: Executor) -> None:
+    executor.interrupt("job-9")
+    assert executor.run(slow_then_sink(2), run_id="job-1").status == "success"
+    # ... and it is forgotten once another run began: job-9 itself is not stopped later.
+    assert executor.run(slow_then_sink(2), run_id="job-9").status == "success"
+
+
+def test_an_interrupted_run_ends_interrupted_even_when_everything_is_cached(
+    executor: Executor,
+) -> None:
+    workflow = graph(n=("test.number", {}), out=("test.sink", {"value": link("n")}))
+    assert executor.run(workflow).status == "success"
+    executor.interrupt("again")
+    assert executor.run(workflow, run_id="again").status == "interrupted"

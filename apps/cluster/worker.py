@@ -67,8 +67,8 @@ class RenderWorker:
             "models": self.executor.models.report(),
         }
 
-    def interrupt(self) -> None:
-        self.executor.interrupt()
+    def interrupt(self, job_id: str | None = None) -> None:
+        self.executor.interrupt(job_id)  # a job's id: kept even if its run has not begun
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
         if unload_models:

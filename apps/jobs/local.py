@@ -50,11 +50,11 @@ class LocalRunner:
 
     def interrupt(self, job_id: str | None = None) -> bool:
         """Stop the running job (only if it is `job_id`, when given)."""
-        with self._lock:
+        with self._lock:  # claiming holds it too: a claimed job is always `current`
             current = self.current
         if current is None or (job_id is not None and current.id != job_id):
             return False
-        self.executor.interrupt()
+        self.executor.interrupt(current.id)  # kept for that run even before it begins
         return True
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
@@ -78,13 +78,12 @@ class LocalRunner:
     def _work(self) -> None:
         while not self._stopping.is_set():
             self._apply_free()
-            job = self.queue.claim_next()
+            with self._lock:  # an interrupt sees no job claimed but not yet current
+                job = self.current = self.queue.claim_next()
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
-            with self._lock:
-                self.current = job
             self.announce()
             run_job(self.queue, self.publish, job, self._execute, self._stopping)
             with self._lock:

@@ -1,0 +1,101 @@
+"""The in-process runner: an interrupt aimed at a claimed job is never lost, wherever it
+falls between the claim and the executor starting the run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from apps.jobs.local import LocalRunner
+from apps.jobs.queue import Job, JobQueue, JobStatus
+from engine.executor import Executor, RunResult
+from engine.workflow import Workflow
+
+SLOW = {
+    "format": "diffgraph.workflow",
+    "version": 1,
+    "nodes": {
+        "slow": {"type": "test.slow", "inputs": {"steps": 400, "delay": 0.005}},
+        "sink": {"type": "test.sink", "inputs": {"value": {"node": "slow", "output": "value"}}},
+    },
+}
+
+
+def ignore(message: Any, client_id: str | None) -> None:
+    pass
+
+
+def wait_finished(queue: JobQueue, job_id: str, timeout: float = 30.0) -> JobStatus:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = queue.get(job_id)
+        if job is not None and job.status not in ("pending", "running"):
+            return job.status
+        time.sleep(0.02)
+    raise AssertionError("the job did not finish")
+
+
+class HeldAtStart(Executor):
+    """An executor whose runs wait at the door until released: the window between the
+    runner claiming a job and the executor starting it, held open."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrived, self.release = threading.Event(), threading.Event()
+
+    def run(self, workflow: Workflow, **kwargs: Any) -> RunResult:
+        self.arrived.set()
+        assert self.release.wait(30)
+        return super().run(workflow, **kwargs)
+
+
+def test_an_interrupt_between_claim_and_run_start_stops_the_job(
+    registry: Any, settings: Any, tmp_path: Path
+) -> None:
+    queue = JobQueue(tmp_path / "queue.sqlite3")
+    executor = HeldAtStart(registry, settings)
+    runner = LocalRunner(queue, executor, ignore)
+    runner.start()
+    try:
+        job = queue.add(SLOW)
+        runner.wake()
+        assert executor.arrived.wait(30)  # claimed and running, the executor not started
+        assert runner.interrupt(job.id)
+        executor.release.set()
+        assert wait_finished(queue, job.id) == "interrupted"  # it was "done" before the fix
+    finally:
+        runner.stop()
+
+
+class InterruptedWhileClaiming(JobQueue):
+    """A queue that lets a client's interrupt in right after a job is marked running, before
+    `claim_next` even returns it to the runner."""
+
+    runner: LocalRunner
+    answers: list[bool]
+
+    def claim_next(self) -> Job | None:
+        job = super().claim_next()
+        if job is not None and not self.answers:
+            caller = threading.Thread(target=lambda: self.answers.append(self.runner.interrupt()))
+            caller.start()
+            caller.join(0.5)  # it runs in the gap (and waits there, with the fix)
+        return job
+
+
+def test_an_interrupt_while_a_job_is_being_claimed_reaches_it(
+    registry: Any, settings: Any, tmp_path: Path
+) -> None:
+    queue = InterruptedWhileClaiming(tmp_path / "queue.sqlite3")
+    runner = LocalRunner(queue, Executor(registry, settings), ignore)
+    queue.runner, queue.answers = runner, []
+    job = queue.add(SLOW)
+    runner.start()
+    try:
+        runner.wake()
+        assert wait_finished(queue, job.id) == "interrupted"
+        assert queue.answers == [True]  # the client was told a job was interrupted
+    finally:
+        runner.stop()
