@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from engine.cache import OutputCache
-from engine.context import Interrupted, NodeContext, NodeInputError
+from engine.context import Interrupted, NodeContext, NodeInputError, interruptible_by
 from engine.device import DevicePolicy
 from engine.events import (
     Event,
@@ -162,20 +162,21 @@ class Executor:
             emit(NodeCached(node_id, entry.ui if entry else None))
         running: str | None = None
         try:
-            if self._interrupt.is_set():  # stopped before it began: even all-cached runs end
-                raise Interrupted()
-            for node_id in plan.to_run:
-                running = node_id
-                if self._interrupt.is_set():
+            with interruptible_by(self._interrupt):  # for check_interrupt() in plain functions
+                if self._interrupt.is_set():  # stopped before it began: even all-cached runs end
                     raise Interrupted()
-                outputs, ui = self._run_node(workflow, node_id, values, result.run_id, emit)
-                self.cache.put(plan.keys[node_id], outputs, ui)
-                values[node_id] = outputs
-                result.executed.append(node_id)
-                if ui:
-                    result.ui[node_id] = ui
-                self._release_inputs(workflow, node_id, plan, values, goal)
-            running = None
+                for node_id in plan.to_run:
+                    running = node_id
+                    if self._interrupt.is_set():
+                        raise Interrupted()
+                    outputs, ui = self._run_node(workflow, node_id, values, result.run_id, emit)
+                    self.cache.put(plan.keys[node_id], outputs, ui)
+                    values[node_id] = outputs
+                    result.executed.append(node_id)
+                    if ui:
+                        result.ui[node_id] = ui
+                    self._release_inputs(workflow, node_id, plan, values, goal)
+                running = None
         except Interrupted:
             result.status = "interrupted"
             emit(RunInterrupted(result.run_id, running))
