@@ -10,6 +10,7 @@ from aiohttp import web
 
 from apps.jobs.queue import FINISHED, Job, JobQueue, JobStatus
 from apps.server.http import fail, ok, read_object
+from apps.server.limits import off_loop, read_job_object
 from apps.server.state import SERVICES, Services
 from apps.server.submit import Rejected, queue_workflow
 
@@ -45,7 +46,7 @@ async def queue_info(request: web.Request) -> web.Response:
 @routes.post("/prompt")
 async def post_prompt(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    body = await read_object(request)
+    body = await read_job_object(request, services)
     extra = body.get("extra_data") or {}
     if not isinstance(extra, dict):
         fail(400, "'extra_data' must be an object")
@@ -56,7 +57,8 @@ async def post_prompt(request: web.Request) -> web.Response:
         fail(400, "'partial_execution_targets' must be a list of node ids")
     client_id = body.get("client_id")
     try:
-        job = queue_workflow(
+        job = await off_loop(
+            queue_workflow,
             services,
             body.get("prompt"),
             client_id=str(client_id) if client_id is not None else None,

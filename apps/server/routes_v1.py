@@ -12,7 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from apps.jobs.queue import FINISHED, JobStatus
 from apps.server.api_models import JobList, JobRequest, JobView, WorkflowEntry, WorkflowList
-from apps.server.http import fail, ok, read_json, read_object
+from apps.server.http import fail, ok, read_json
+from apps.server.limits import off_loop, read_job_object
 from apps.server.openapi import openapi_document
 from apps.server.state import SERVICES, Services
 from apps.server.submit import Rejected, queue_workflow, read_workflow
@@ -58,11 +59,12 @@ async def workers(request: web.Request) -> web.Response:
 async def submit(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
-        body = JobRequest.model_validate(await read_object(request))
+        body = JobRequest.model_validate(await read_job_object(request, services))
     except ValidationError as exc:
         fail(400, f"bad job request: {_first(exc)}")
     try:
-        job = queue_workflow(
+        job = await off_loop(
+            queue_workflow,
             services,
             body.workflow,
             client_id=body.client_id,
