@@ -14,14 +14,14 @@ from typing import Any, NoReturn, TypeVar
 from aiohttp import web
 
 from apps.server.http import read_object
-from apps.server.state import MIB, Services
 
 T = TypeVar("T")
+MIB = 1024**2
 
 
-async def read_job_object(request: web.Request, services: Services) -> dict[str, Any]:
-    """The JSON object of a job request (POST /prompt, /v1/jobs), or a 413 over the limit."""
-    limit = services.config.max_job_bytes
+async def read_job_object(request: web.Request, limit: int) -> dict[str, Any]:
+    """The JSON object of a job request (POST /prompt, /v1/jobs), or a 413 past `limit`
+    bytes (`ServerConfig.max_job_bytes`)."""
     declared = request.content_length
     if declared is not None and declared > limit:
         _too_large(declared, limit)

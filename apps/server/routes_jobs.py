@@ -11,6 +11,7 @@ from aiohttp import web
 from apps.jobs.queue import FINISHED, Job, JobQueue, JobStatus
 from apps.server.http import fail, ok, read_object
 from apps.server.limits import off_loop, read_job_object
+from apps.server.listings import HISTORY_MAX_PAGE, HISTORY_PAGE
 from apps.server.state import SERVICES, Services
 from apps.server.submit import Rejected, queue_workflow
 
@@ -46,7 +47,7 @@ async def queue_info(request: web.Request) -> web.Response:
 @routes.post("/prompt")
 async def post_prompt(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    body = await read_job_object(request, services)
+    body = await read_job_object(request, services.config.max_job_bytes)
     extra = body.get("extra_data") or {}
     if not isinstance(extra, dict):
         fail(400, "'extra_data' must be an object")
@@ -74,18 +75,18 @@ async def post_prompt(request: web.Request) -> web.Response:
 @routes.get("/queue")
 async def get_queue(request: web.Request) -> web.Response:
     """Clients poll this while jobs run, so it is built from the stored JSON texts without
-    decoding them, and kept until the queue changes."""
-    services = request.app[SERVICES]
-    queue = services.queue
-    revision, body = services.queue_listing
-    if revision != queue.revision or not body:
-        revision = queue.revision  # read first: a change while building shows next time
-        body = (
-            f'{{"queue_running": {_raw_list(queue, "running")}, '
-            f'"queue_pending": {_raw_list(queue, "pending")}}}'
-        )
-        services.queue_listing = (revision, body)
+    decoding them, and kept until the queue changes (`listings`)."""
+    queue = request.app[SERVICES].queue
+    listings = request.app[SERVICES].listings
+    body = await listings.body("queue", queue.revision, lambda: _queue_body(queue))
     return web.Response(text=body, content_type="application/json")
+
+
+def _queue_body(queue: JobQueue) -> str:
+    return (
+        f'{{"queue_running": {_raw_list(queue, "running")}, '
+        f'"queue_pending": {_raw_list(queue, "pending")}}}'
+    )
 
 
 def _raw_list(queue: JobQueue, status: JobStatus) -> str:
@@ -122,9 +123,20 @@ async def interrupt(request: web.Request) -> web.Response:
 
 @routes.get("/history")
 async def get_history(request: web.Request) -> web.Response:
-    queue = request.app[SERVICES].queue
-    limit = _int_query(request, "max_items")
-    return ok({job.id: history_entry(job) for job in queue.jobs(FINISHED, limit)})
+    """ComfyUI's history, a page at a time: the newest `max_items` (default and cap in
+    `listings`), or `max_items` from the `offset`-th oldest on, as ComfyUI pages it."""
+    queue, listings = request.app[SERVICES].queue, request.app[SERVICES].listings
+    asked = _int_query(request, "max_items")
+    limit = HISTORY_PAGE if asked is None else min(asked, HISTORY_MAX_PAGE)
+    offset = _int_query(request, "offset")
+
+    def build() -> str:
+        return json.dumps(
+            {job.id: history_entry(job) for job in queue.jobs(FINISHED, limit, offset)}
+        )
+
+    body = await listings.body(("history", limit, offset), queue.history_revision, build)
+    return web.Response(text=body, content_type="application/json")
 
 
 @routes.get("/history/{prompt_id}")

@@ -13,6 +13,7 @@ from apps.cluster.config import RayConfig
 from apps.jobs.queue import JobQueue
 from apps.jobs.runner import JobRunner
 from apps.server.hub import Hub
+from apps.server.listings import Listings
 from engine.admission import MAX_NODES, Budget
 from engine.executor import Executor
 from engine.registry import Registry
@@ -59,7 +60,7 @@ class Services:
     executor: Executor
     runner: JobRunner
     hub: Hub = field(default_factory=Hub)
-    queue_listing: tuple[int, str] = (-1, "")  # GET /queue's body and the revision it shows
+    listings: Listings = field(default_factory=Listings)  # GET /queue and /history bodies
 
     @property
     def user_workflows(self) -> Path:
