@@ -170,7 +170,7 @@ class Executor:
                     if self._interrupt.is_set():
                         raise Interrupted()
                     outputs, ui = self._run_node(workflow, node_id, values, result.run_id, emit)
-                    self.cache.put(plan.keys[node_id], outputs, ui)
+                    self.cache.put(plan.keys[node_id], outputs, ui, node_id)
                     values[node_id] = outputs
                     result.executed.append(node_id)
                     if ui:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.cluster.wire import ShippedFile, shown_images
+from apps.jobs.memory import give_back_memory
 from engine.events import Event, NodeCached, NodeFinished, Progress
 from engine.executor import Executor, RunResult
 from engine.model_store import StoreEvent
@@ -75,6 +76,7 @@ class RenderWorker:
             self.executor.models.clear()
         if free_memory:
             self.executor.cache.clear()
+        give_back_memory()
 
     def run(
         self,

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from apps.jobs.lifecycle import Publish, announce, run_job
+from apps.jobs.memory import give_back_memory
 from apps.jobs.messages import JobMessages
 from apps.jobs.queue import Job, JobQueue
 from engine.executor import Executor, RunResult
@@ -100,3 +101,5 @@ class LocalRunner:
             self.executor.models.clear()
         if free.get("free_memory"):
             self.executor.cache.clear()
+        if free:
+            give_back_memory()
