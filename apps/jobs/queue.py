@@ -208,18 +208,30 @@ class JobQueue:
         """Jobs in the given states: pending/running in queue order, finished oldest first:
         the newest `limit` of them, or (ComfyUI's history paging) `limit` from the
         `offset`-th oldest on."""
-        wanted = list(statuses)
+        return [_job(r) for r in self._rows(_COLUMNS, list(statuses), limit, offset)]
+
+    def raw_history(
+        self, limit: int | None = None, offset: int | None = None
+    ) -> list[tuple[int, str, JobStatus, str, str, str, str | None]]:
+        """(number, id, status, prompt, extra_data, targets, result) of finished jobs, paged
+        as `jobs` pages them, the last four as the JSON texts stored: a page of large jobs
+        is listed without decoding their prompts."""
+        columns = "number, id, status, prompt, extra_data, targets, result"
+        return self._rows(columns, list(FINISHED), limit, offset)
+
+    def _rows(
+        self, columns: str, wanted: list[JobStatus], limit: int | None, offset: int | None
+    ) -> list[Any]:
         marks = ", ".join("?" * len(wanted))
         finished = all(s in FINISHED for s in wanted)
         newest_first = finished and offset is None
         order = "finished DESC" if newest_first else "finished" if finished else "number"
-        sql = f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY {order}"
+        sql = f"SELECT {columns} FROM jobs WHERE status IN ({marks}) ORDER BY {order}"
         if limit is not None or offset is not None:
             sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset or 0)}"
         with self._lock:
             rows = self._db.execute(sql, wanted).fetchall()
-        found = [_job(r) for r in rows]
-        return found[::-1] if newest_first else found
+        return rows[::-1] if newest_first else rows
 
     def page(self, statuses: Iterable[JobStatus], limit: int, offset: int = 0) -> list[Job]:
         """One page of the jobs in the given states: the waiting and running ones in queue

@@ -4,6 +4,7 @@ response shapes, so existing clients work)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -131,12 +132,28 @@ async def get_history(request: web.Request) -> web.Response:
     offset = _int_query(request, "offset")
 
     def build() -> str:
-        return json.dumps(
-            {job.id: history_entry(job) for job in queue.jobs(FINISHED, limit, offset)}
-        )
+        entries = (_raw_history_entry(row) for row in queue.raw_history(limit, offset))
+        return f"{{{', '.join(entries)}}}"
 
     body = await listings.body(("history", limit, offset), queue.history_revision, build)
     return web.Response(text=body, content_type="application/json")
+
+
+_PROMPT_HERE = json.dumps(f"prompt-{uuid.uuid4().hex}")  # what no history entry contains
+
+
+def _raw_history_entry(row: tuple[int, str, JobStatus, str, str, str, str | None]) -> str:
+    """`"id": history_entry` with the stored prompt's JSON text spliced in, not decoded
+    and encoded again (a 5,000-node prompt took tens of milliseconds each way)."""
+    number, job_id, status, prompt, extra, targets, result = row
+    outcome = json.loads(result) if result else {}
+    job = Job(job_id, number, status, {}, outputs=outcome.get("outputs") or {})
+    job.error, job.cached = outcome.get("error"), outcome.get("cached") or []
+    job.messages = outcome.get("messages") or []
+    entry = history_entry(job)
+    entry["prompt"] = json.loads(_PROMPT_HERE)  # first key: the first occurrence below
+    stored = f"[{number}, {json.dumps(job_id)}, {prompt}, {extra}, {_or_empty(targets)}]"
+    return f"{json.dumps(job_id)}: {json.dumps(entry).replace(_PROMPT_HERE, stored, 1)}"
 
 
 @routes.get("/history/{prompt_id}")

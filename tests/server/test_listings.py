@@ -39,6 +39,7 @@ def test_history_without_max_items_is_the_newest_page(busy: tuple[Server, list[s
         history = call("GET", f"{server.url}{prefix}/history").json()
         assert list(history) == ids[-HISTORY_PAGE:]  # ComfyUI's order: oldest first
     entry = history[ids[-1]]
+    assert entry == call("GET", f"{server.url}/history/{ids[-1]}").json()[ids[-1]]
     assert set(entry) >= {"prompt", "outputs", "status", "meta"}
     assert entry["prompt"][1] == ids[-1] and entry["outputs"] == {"1": {"n": FINISHED - 1}}
     assert entry["status"]["status_str"] == "success" and entry["status"]["completed"]
