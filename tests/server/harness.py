@@ -65,6 +65,11 @@ class Server:
             self._process.wait(30)
 
     @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/ws"
 
