@@ -88,7 +88,7 @@ class OutputCache:
             return entry
 
     def put(
-        self, key: str, outputs: Mapping[str, Any], ui: Mapping[str, Any] | None, node: str = ""
+        self, key: str, outputs: Mapping[str, Any], ui: Mapping[str, Any] | None, node: str
     ) -> bool:
         """Store a result of `node`; False when it is larger than the whole budget (not
         kept). The node's oldest result goes when it has `RESULTS_PER_NODE` already."""
