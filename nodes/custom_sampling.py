@@ -20,8 +20,8 @@ from engine.types import (
     SamplerChoice,
     Sigmas,
 )
-from nodes import costs
-from nodes.footprints import hook
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 from nodes.sd_sampling import SEED_MAX, Cfg, SamplerName, SchedulerName, Seed, Steps, check_fit
 
 Denoise = Annotated[float, Widget(step=0.01)]

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from engine.context import NodeContext
 from engine.node import Widget, node
 from engine.types import Clip, Conditioning, Model
-from nodes import costs
-from nodes.footprints import hook
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 from nodes.sd_conditioning import Prompt, encode, with_extras
 
 GuidanceScale = Annotated[float, Widget(step=0.1)]

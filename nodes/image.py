@@ -14,8 +14,8 @@ from engine.paths import IMAGE_SUFFIXES, UnsafePath, list_files, safe_join
 from engine.settings import Settings
 from engine.types import Image, Mask
 from formats.png import workflow_texts
-from nodes import costs
-from nodes.footprints import hook
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 MAX_SIDE = 16384
 

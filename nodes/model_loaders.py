@@ -16,8 +16,8 @@ from engine.model_store import file_fingerprint
 from engine.node import Widget, node
 from engine.settings import Settings
 from engine.types import Clip, Model
-from nodes import costs
-from nodes.footprints import hook
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 from nodes.sd_loaders import model_file, reported_as
 
 WeightDtype = Literal["default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"]

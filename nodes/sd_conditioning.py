@@ -12,8 +12,8 @@ from engine.model_paths import ModelPaths
 from engine.node import Widget, node
 from engine.paths import UnsafePath
 from engine.types import Clip, Conditioning, ConditioningPart, ControlNet, Image
-from nodes import costs
-from nodes.footprints import hook
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 Prompt = Annotated[str, Widget(multiline=True)]
 Size = Annotated[int, Widget(step=8)]

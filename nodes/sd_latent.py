@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from engine.context import NodeContext, NodeInputError
 from engine.node import Widget, node
 from engine.types import Image, Latent, Mask, Vae
-from nodes import costs
-from nodes.footprints import hook
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 Size = Annotated[int, Widget(step=8)]
 MAX_SIZE = 16384

@@ -17,8 +17,8 @@ from engine.node import Widget, node
 from engine.paths import UnsafePath
 from engine.settings import Settings
 from engine.types import Clip, ControlNet, Model, Vae
-from nodes import costs
-from nodes.footprints import hook
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 
 def model_file(settings: Settings, kind: str, name: str) -> Path:

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from engine.context import NodeContext, NodeInputError
 from engine.node import Widget, node
 from engine.types import Conditioning, Latent, Model
-from nodes import costs
-from nodes.footprints import hook
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 # The one list of names; tests check they match the registries in nodes.ops.
 SAMPLER_NAMES = (

@@ -19,8 +19,8 @@ from engine.registry import Registry
 from engine.settings import Settings
 from engine.workflow import Workflow
 from formats.load import to_workflow
-from nodes.costs import MAX_PROMPT_TOKENS
-from nodes.footprints import least_tokens, weight_params
+from nodes.footprints.costs import MAX_PROMPT_TOKENS
+from nodes.footprints.formulas import least_tokens, weight_params
 from tests.conftest import REPO
 from tests.server.harness import make_home, toy_workflow
 
@@ -253,7 +253,8 @@ def test_admission_imports_no_torch(tmp_path: Path) -> None:
     import sys
 
     code = (
-        "import sys; from engine.admission import admit; import nodes.costs, nodes.footprints;"
+        "import sys; from engine.admission import admit;"
+        "import nodes.footprints.costs, nodes.footprints.formulas;"
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from engine.admission import MAX_NODES
-from nodes.costs import MAX_PROMPT_TOKENS
+from nodes.footprints.costs import MAX_PROMPT_TOKENS
 from tests.server.conftest import needs_toy_model
 from tests.server.harness import Listener, Server, call, make_home, toy_workflow
 

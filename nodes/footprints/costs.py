@@ -1,5 +1,5 @@
 """What each of diffgraph's memory-heavy node kinds needs, in one table of functions that
-their declarations hook in (`cost = hook(costs.sampler)`; formulas in `nodes.footprints`).
+their declarations hook in (`cost = hook(costs.sampler)`; formulas in `nodes.footprints.formulas`).
 Kinds not here transform a tensor into one like it, which the default estimate covers."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from engine.footprint import CostHook, CostInputs, Estimate, NodeCost, tensor
 from engine.model_paths import ModelPaths
 from engine.paths import safe_join
-from nodes.footprints import (
+from nodes.footprints.formulas import (
     SAVE_IMAGE_COPIES,
     check_prompts,
     denoiser_working,
