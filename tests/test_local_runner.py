@@ -46,11 +46,16 @@ class HeldAtStart(Executor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arrived, self.release = threading.Event(), threading.Event()
+        self.interrupted = threading.Event()
 
     def run(self, workflow: Workflow, **kwargs: Any) -> RunResult:
         self.arrived.set()
         assert self.release.wait(30)
         return super().run(workflow, **kwargs)
+
+    def interrupt(self, run_id: str | None = None) -> None:
+        super().interrupt(run_id)
+        self.interrupted.set()
 
 
 def test_an_interrupt_between_claim_and_run_start_stops_the_job(
@@ -69,6 +74,25 @@ def test_an_interrupt_between_claim_and_run_start_stops_the_job(
         assert wait_finished(queue, job.id) == "interrupted"  # it was "done" before the fix
     finally:
         runner.stop()
+
+
+def test_a_clean_stop_between_claim_and_run_start_puts_the_job_back(
+    registry: Any, settings: Any, tmp_path: Path
+) -> None:
+    queue = JobQueue(tmp_path / "queue.sqlite3")
+    executor = HeldAtStart(registry, settings)
+    runner = LocalRunner(queue, executor, ignore)
+    runner.start()
+    job = queue.add(SLOW)
+    runner.wake()
+    assert executor.arrived.wait(30)
+    stopping = threading.Thread(target=runner.stop)  # Ctrl+C, SIGTERM
+    stopping.start()
+    assert executor.interrupted.wait(30)
+    executor.release.set()
+    stopping.join(30)
+    back = queue.get(job.id)
+    assert back is not None and back.status == "pending"  # it runs again after the restart
 
 
 class InterruptedWhileClaiming(JobQueue):

@@ -35,8 +35,9 @@ class LocalRunner:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop after the current job; a job cut short goes back to pending."""
-        self._stopping.set()
-        self.executor.interrupt()
+        with self._lock:  # from here on no job is claimed, and the claimed one is stopped
+            self._stopping.set()
+        self.interrupt()
         self._wake.set()
         self._thread.join(timeout)
 
@@ -80,7 +81,8 @@ class LocalRunner:
         while not self._stopping.is_set():
             self._apply_free()
             with self._lock:  # an interrupt sees no job claimed but not yet current
-                job = self.current = self.queue.claim_next()
+                stopping = self._stopping.is_set()
+                job = self.current = None if stopping else self.queue.claim_next()
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
