@@ -4,7 +4,11 @@ Keys and storage are separate. A key is a hash of everything a node's result dep
 its type and version, its literal inputs, the keys of the nodes that feed it and the
 node's own fingerprint (a file's identity, ...). So a changed widget changes that node's
 key and, through it, the keys of everything downstream, and nothing else.
-The store is bounded by bytes (tensors counted by size) and evicts the least recently used.
+The store is bounded by bytes (tensors counted by size, each entry at least
+`ENTRY_BYTES`) and evicts the least recently used; each node keeps at most
+`RESULTS_PER_NODE` results, so that a server whose every job has a new seed holds a few
+results per node rather than every image it ever made (memory crept by each job's images
+until the byte budget, 2 GiB, was full, and by each output node's entry without end).
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.types import PortType, tensor_bytes
+
+# Enough to switch a widget between a few values and back without recomputing; bounds
+# what one node holds when every run differs (a new seed each job).
+RESULTS_PER_NODE = 4
+ENTRY_BYTES = 1024  # what an entry costs besides its tensors (keys, dicts, what it showed)
 
 
 def cache_key(
@@ -55,6 +64,7 @@ class CacheEntry:
     outputs: Mapping[str, Any]
     ui: Mapping[str, Any] | None  # what an output node showed (saved files, ...)
     nbytes: int
+    node: str = ""  # the node that made it (its results are bounded together)
 
 
 class OutputCache:
@@ -65,6 +75,7 @@ class OutputCache:
         self.bytes_used = 0
         self.evictions = 0
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._by_node: dict[str, list[str]] = {}  # a node's keys, least recently used first
         self._lock = threading.Lock()
 
     def get(self, key: str) -> CacheEntry | None:
@@ -72,24 +83,41 @@ class OutputCache:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
+                used = self._by_node[entry.node]
+                used.append(used.pop(used.index(key)))
             return entry
 
-    def put(self, key: str, outputs: Mapping[str, Any], ui: Mapping[str, Any] | None) -> bool:
-        """Store a result; False when it is larger than the whole budget (not kept)."""
-        size = sum(value_bytes(v) for v in outputs.values())
+    def put(
+        self, key: str, outputs: Mapping[str, Any], ui: Mapping[str, Any] | None, node: str
+    ) -> bool:
+        """Store a result of `node`; False when it is larger than the whole budget (not
+        kept). The node's oldest result goes when it has `RESULTS_PER_NODE` already."""
+        size = ENTRY_BYTES + sum(value_bytes(v) for v in outputs.values())
         if size > self.budget_bytes or self.budget_bytes <= 0:
             return False
         with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self.bytes_used -= old.nbytes
-            self._entries[key] = CacheEntry(dict(outputs), ui, size)
+            self._drop(key)
+            while len(self._by_node.get(node, ())) >= RESULTS_PER_NODE:
+                self._drop(self._by_node[node][0])
+                self.evictions += 1
+            self._entries[key] = CacheEntry(dict(outputs), ui, size, node)
+            self._by_node.setdefault(node, []).append(key)
             self.bytes_used += size
             while self.bytes_used > self.budget_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self.bytes_used -= evicted.nbytes
+                self._drop(next(iter(self._entries)))
                 self.evictions += 1
         return True
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self.bytes_used -= entry.nbytes
+        keys = self._by_node.get(entry.node)
+        if keys is not None:
+            keys.remove(key)
+            if not keys:
+                del self._by_node[entry.node]
 
     def __contains__(self, key: object) -> bool:
         return key in self._entries
@@ -100,4 +128,5 @@ class OutputCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._by_node.clear()
             self.bytes_used = 0

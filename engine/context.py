@@ -1,9 +1,18 @@
 """What a running node may use: settings, the model store, the device policy, progress
-reporting and the interrupt flag. One context per node execution."""
+reporting and the interrupt flag. One context per node execution.
+
+Plain functions deep in a node's work (reading a weight file tensor by tensor, a network's
+blocks, a batch item by item) are not handed the context; they call `check_interrupt()`,
+which reads the flag of the run their thread works for (`interruptible_by`, set by the
+executor), so an interrupt lands within one such piece of work anywhere.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from engine.events import Listener, Progress
@@ -21,6 +30,28 @@ if TYPE_CHECKING:
 
 class Interrupted(Exception):
     """Raised inside a run when someone asked it to stop."""
+
+
+# The interrupt flag of the run this thread (or task) works for; None outside any run.
+_RUN_FLAG: ContextVar[threading.Event | None] = ContextVar("diffgraph_run_flag", default=None)
+
+
+@contextmanager
+def interruptible_by(flag: threading.Event) -> Iterator[None]:
+    """Within this block, `check_interrupt()` in this thread honours `flag`."""
+    token = _RUN_FLAG.set(flag)
+    try:
+        yield
+    finally:
+        _RUN_FLAG.reset(token)
+
+
+def check_interrupt() -> None:
+    """Stop here if the run this thread works for was interrupted; outside a run, nothing.
+    Cheap (one flag read): call it between any pieces of work that take a while."""
+    flag = _RUN_FLAG.get()
+    if flag is not None and flag.is_set():
+        raise Interrupted("interrupted")
 
 
 class NodeInputError(ValueError):

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from engine.cache import OutputCache
-from engine.context import Interrupted, NodeContext, NodeInputError
+from engine.context import Interrupted, NodeContext, NodeInputError, interruptible_by
 from engine.device import DevicePolicy
 from engine.events import (
     Event,
@@ -75,11 +75,35 @@ class Executor:
         self.models = models or ModelStore(settings.ram_budget, settings.vram_budget)
         self.devices = devices or DevicePolicy(settings.device, settings.dtype, settings.threads)
         self._interrupt = threading.Event()
+        self._interrupt_lock = threading.Lock()  # orders interrupts against run starts
+        self._running: str | None = None  # the run in progress
+        self._stop_on_start: str | None = None  # a run interrupted before it began
         self._one_at_a_time = threading.Lock()
 
-    def interrupt(self) -> None:
-        """Ask the current run to stop (from any thread); it stops within one step."""
-        self._interrupt.set()
+    def interrupt(self, run_id: str | None = None) -> None:
+        """Ask a run to stop (from any thread); it stops within one step. Without `run_id`,
+        whatever runs now; with it, that run only, even if it has not begun yet: a job's
+        runner claims it before the run starts, and an interrupt arriving in between must
+        not be lost to the run clearing the flag of the previous one."""
+        with self._interrupt_lock:
+            if run_id is None or run_id == self._running:
+                self._interrupt.set()
+            else:
+                self._stop_on_start = run_id
+
+    def _begin(self, run_id: str) -> None:
+        """Start a run with the flag clear, unless this very run was interrupted already."""
+        with self._interrupt_lock:
+            self._running = run_id
+            if self._stop_on_start == run_id:
+                self._interrupt.set()
+            else:
+                self._interrupt.clear()
+            self._stop_on_start = None
+
+    def _end(self) -> None:
+        with self._interrupt_lock:
+            self._running = None
 
     def run(
         self,
@@ -93,21 +117,33 @@ class Executor:
         emit = listener or _ignore
         result = RunResult(run_id or uuid.uuid4().hex, "success")
         with self._one_at_a_time:
-            self._interrupt.clear()
-            problems = validate(workflow, self.registry, self.settings, targets)
-            if problems:
-                result.status, result.problems = "invalid", problems
-                return result
-            goal = list(targets) if targets is not None else output_nodes(workflow, self.registry)
+            self._begin(result.run_id)
             try:
-                plan = make_plan(workflow, self.registry, self.settings, goal, self.cache)
-            except FingerprintError as exc:
-                failure = _failure(exc.node, exc.type_id, exc.cause)
-                emit(failure)
-                result.status, result.error = "failed", failure
-                return result
-            self._execute(workflow, plan, goal, result, emit)
+                self._validate_plan_execute(workflow, targets, result, emit)
+            finally:
+                self._end()
             return result
+
+    def _validate_plan_execute(
+        self,
+        workflow: Workflow,
+        targets: Collection[str] | None,
+        result: RunResult,
+        emit: Listener,
+    ) -> None:
+        problems = validate(workflow, self.registry, self.settings, targets)
+        if problems:
+            result.status, result.problems = "invalid", problems
+            return
+        goal = list(targets) if targets is not None else output_nodes(workflow, self.registry)
+        try:
+            plan = make_plan(workflow, self.registry, self.settings, goal, self.cache)
+        except FingerprintError as exc:
+            failure = _failure(exc.node, exc.type_id, exc.cause)
+            emit(failure)
+            result.status, result.error = "failed", failure
+            return
+        self._execute(workflow, plan, goal, result, emit)
 
     def _execute(
         self, workflow: Workflow, plan: Plan, goal: list[str], result: RunResult, emit: Listener
@@ -126,18 +162,21 @@ class Executor:
             emit(NodeCached(node_id, entry.ui if entry else None))
         running: str | None = None
         try:
-            for node_id in plan.to_run:
-                running = node_id
-                if self._interrupt.is_set():
+            with interruptible_by(self._interrupt):  # for check_interrupt() in plain functions
+                if self._interrupt.is_set():  # stopped before it began: even all-cached runs end
                     raise Interrupted()
-                outputs, ui = self._run_node(workflow, node_id, values, result.run_id, emit)
-                self.cache.put(plan.keys[node_id], outputs, ui)
-                values[node_id] = outputs
-                result.executed.append(node_id)
-                if ui:
-                    result.ui[node_id] = ui
-                self._release_inputs(workflow, node_id, plan, values, goal)
-            running = None
+                for node_id in plan.to_run:
+                    running = node_id
+                    if self._interrupt.is_set():
+                        raise Interrupted()
+                    outputs, ui = self._run_node(workflow, node_id, values, result.run_id, emit)
+                    self.cache.put(plan.keys[node_id], outputs, ui, node_id)
+                    values[node_id] = outputs
+                    result.executed.append(node_id)
+                    if ui:
+                        result.ui[node_id] = ui
+                    self._release_inputs(workflow, node_id, plan, values, goal)
+                running = None
         except Interrupted:
             result.status = "interrupted"
             emit(RunInterrupted(result.run_id, running))

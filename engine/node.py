@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import annotated_types as at
 from pydantic import BaseModel
 
+from engine.footprint import CostHook
 from engine.settings import Settings
 from engine.types import PRIMITIVE_TYPES, PortType, type_name
 
@@ -140,6 +141,7 @@ class NodeSpec:
     inputs: Mapping[str, InputSpec] = field(default_factory=dict)
     outputs: Mapping[str, OutputSpec] = field(default_factory=dict)
     fingerprint: Callable[[Mapping[str, Any], Settings], str | None] | None = None
+    cost: CostHook | None = None  # memory it needs, said before it runs (engine.footprint)
     pack: str = ""
 
     def schema(self, settings: Settings) -> dict[str, Any]:
@@ -190,6 +192,9 @@ def node(
         fingerprint = getattr(cls, "fingerprint", None)
         if fingerprint is not None and not callable(fingerprint):
             raise fail("fingerprint must be a classmethod (widgets, settings) -> str | None")
+        cost = getattr(cls, "cost", None)
+        if cost is not None and not callable(cost):
+            raise fail("cost must be a classmethod (CostInputs) -> NodeCost")
         spec = NodeSpec(
             id=id,
             version=version,
@@ -202,6 +207,7 @@ def node(
             inputs={n: _input_spec(n, f, fail) for n, f in inputs_model.model_fields.items()},
             outputs={n: _output_spec(n, f, fail) for n, f in outputs_model.model_fields.items()},
             fingerprint=fingerprint,
+            cost=cost,
         )
         cls.spec = spec  # type: ignore[attr-defined]
         return cls

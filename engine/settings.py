@@ -14,11 +14,26 @@ from typing import Any
 GIB = 1024**3
 
 
+# Where a container's memory limit is written (cgroup v2, then v1): a process limited to
+# 8 GB on a 64 GB host must budget for 8.
+CGROUP_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+
+
 def _physical_memory() -> int:
+    """The machine's memory, or the container's limit when that is lower."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return 8 * GIB
+        memory = 8 * GIB
+    for limit in CGROUP_LIMITS:
+        try:
+            memory = min(memory, int(limit.read_text().strip()))
+        except (OSError, ValueError):  # absent, or "max": no limit there
+            continue
+    return memory
 
 
 @dataclass(frozen=True)
@@ -31,8 +46,9 @@ class Settings:
     user_dir: Path
     custom_nodes_dirs: tuple[Path, ...] = ()
     cache_bytes: int = 2 * GIB  # output cache budget; 0 turns caching off
-    ram_budget: int = field(default_factory=lambda: _physical_memory() // 2)  # models on CPU
-    vram_budget: int | None = None  # models on the accelerator; None: no limit of ours
+    # What models on the CPU, and a job as a whole, may use; half the machine by default.
+    ram_budget: int = field(default_factory=lambda: _physical_memory() // 2)
+    vram_budget: int | None = None  # the same on the accelerator; None: no limit of ours
     device: str | None = None  # force "cpu", "cuda", "cuda:1", "mps"; None picks the best
     dtype: str | None = None  # force "float32", "float16", "bfloat16"
     threads: int | None = None  # CPU threads for torch; None: torch's default (all cores)

@@ -20,6 +20,8 @@ from engine.types import (
     SamplerChoice,
     Sigmas,
 )
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 from nodes.sd_sampling import SEED_MAX, Cfg, SamplerName, SchedulerName, Seed, Steps, check_fit
 
 Denoise = Annotated[float, Widget(step=0.01)]
@@ -131,6 +133,8 @@ class BasicGuider:
     class Outputs(BaseModel):
         guider: Guider
 
+    cost = hook(costs.guider)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         return self.Outputs(guider=Guider(inputs.model, inputs.conditioning))
 
@@ -152,6 +156,8 @@ class CfgGuider:
 
     class Outputs(BaseModel):
         guider: Guider
+
+    cost = hook(costs.guider)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         guider = Guider(inputs.model, inputs.positive, inputs.negative, inputs.cfg)
@@ -179,6 +185,8 @@ class SamplerCustomAdvanced:
     class Outputs(BaseModel):
         output: Latent
         denoised_output: Latent
+
+    cost = hook(costs.guided_sampler)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         i = inputs
@@ -214,6 +222,8 @@ class SamplerCustom:
     class Outputs(BaseModel):
         output: Latent
         denoised_output: Latent
+
+    cost = hook(costs.sampler)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         i = inputs

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from engine.context import NodeContext
 from engine.node import Widget, node
 from engine.types import Clip, Conditioning, Model
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 from nodes.sd_conditioning import Prompt, encode, with_extras
 
 GuidanceScale = Annotated[float, Widget(step=0.1)]
@@ -67,6 +69,8 @@ class EncodePromptFlux:
 
     class Outputs(BaseModel):
         conditioning: Conditioning
+
+    cost = hook(costs.prompt("clip_l", "t5xxl"))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         i = inputs

@@ -14,6 +14,8 @@ from engine.paths import IMAGE_SUFFIXES, UnsafePath, list_files, safe_join
 from engine.settings import Settings
 from engine.types import Image, Mask
 from formats.png import workflow_texts
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 MAX_SIDE = 16384
 
@@ -35,6 +37,8 @@ class EmptyImage:
 
     class Outputs(BaseModel):
         image: Image
+
+    cost = hook(costs.empty_image)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import image as ops
@@ -58,6 +62,8 @@ class LoadImage:
     def fingerprint(cls, widgets: Mapping[str, Any], settings: Settings) -> str:
         # A file replaced under the same name must be read again.
         return file_fingerprint(safe_join(settings.input_dir, widgets["image"]))
+
+    cost = hook(costs.load_image)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import image as ops
@@ -102,6 +108,8 @@ class ScaleImage:
     class Outputs(BaseModel):
         image: Image
 
+    cost = hook(costs.scale_image)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import image as ops
 
@@ -121,6 +129,8 @@ class SaveImage:
 
     class Outputs(BaseModel):
         pass
+
+    cost = hook(costs.save_images)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import image as ops
@@ -147,6 +157,8 @@ class PreviewImage:
 
     class Outputs(BaseModel):
         pass
+
+    cost = hook(costs.save_images)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import image as ops

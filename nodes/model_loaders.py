@@ -16,6 +16,8 @@ from engine.model_store import file_fingerprint
 from engine.node import Widget, node
 from engine.settings import Settings
 from engine.types import Clip, Model
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 from nodes.sd_loaders import model_file, reported_as
 
 WeightDtype = Literal["default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"]
@@ -57,6 +59,8 @@ class LoadDiffusionModel:
     def fingerprint(cls, values: Mapping[str, Any], settings: Settings) -> str:
         return file_fingerprint(model_file(settings, "diffusion_models", values["unet_name"]))
 
+    cost = hook(costs.loader("diffusion_models", ("unet_name",), {"model": "all"}))
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.families import files
 
@@ -79,6 +83,8 @@ class LoadCLIP:
         clip: Clip
 
     fingerprint = _fingerprints("clip_name")
+
+    cost = hook(costs.loader("text_encoders", ("clip_name",), {"clip": "all"}))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.families import files
@@ -111,6 +117,8 @@ class DualCLIPLoader:
         clip: Clip
 
     fingerprint = _fingerprints("clip_name1", "clip_name2")
+
+    cost = hook(costs.loader("text_encoders", ("clip_name1", "clip_name2"), {"clip": "all"}))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.families import files

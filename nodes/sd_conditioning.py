@@ -12,6 +12,8 @@ from engine.model_paths import ModelPaths
 from engine.node import Widget, node
 from engine.paths import UnsafePath
 from engine.types import Clip, Conditioning, ConditioningPart, ControlNet, Image
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 Prompt = Annotated[str, Widget(multiline=True)]
 Size = Annotated[int, Widget(step=8)]
@@ -39,10 +41,16 @@ def encode(
             if encoders.family == "flux":  # T5's tokens and CLIP-L's pooled vector
                 from nodes.ops.text.flux_encoding import encode_flux
 
-                part = encode_flux(encoders, texts, extras)
+                part = encode_flux(encoders, texts, extras, max_tokens=costs.MAX_PROMPT_TOKENS)
             else:
-                layer = clip.config.get("layer")
-                part = encode_text(encoders, texts, layer=layer, extras=extras, embeddings=lookup)
+                part = encode_text(
+                    encoders,
+                    texts,
+                    layer=clip.config.get("layer"),
+                    extras=extras,
+                    embeddings=lookup,
+                    max_tokens=costs.MAX_PROMPT_TOKENS,
+                )
     except (FileNotFoundError, UnsafePath, ValueError) as exc:
         raise NodeInputError(input_name, str(exc)) from None
     return Conditioning((part,))
@@ -86,6 +94,8 @@ class EncodePrompt:
     class Outputs(BaseModel):
         conditioning: Conditioning
 
+    cost = hook(costs.prompt("text"))
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         return self.Outputs(conditioning=encode(ctx, inputs.clip, inputs.text, {}))
 
@@ -113,6 +123,8 @@ class EncodePromptSDXL:
 
     class Outputs(BaseModel):
         conditioning: Conditioning
+
+    cost = hook(costs.prompt("text_g", "text_l"))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         i = inputs
@@ -146,6 +158,8 @@ class EncodePromptRefiner:
 
     class Outputs(BaseModel):
         conditioning: Conditioning
+
+    cost = hook(costs.prompt("text"))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         extras = {"aesthetic_score": inputs.ascore, "width": inputs.width, "height": inputs.height}
@@ -261,6 +275,8 @@ class ApplyControlNet:
     class Outputs(BaseModel):
         conditioning: Conditioning
 
+    cost = hook(costs.control_net)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         i = inputs
         cond = apply_control(ctx, i.conditioning, i.control_net, i.image, i.strength, 0.0, 1.0)
@@ -288,6 +304,8 @@ class ApplyControlNetAdvanced:
     class Outputs(BaseModel):
         positive: Conditioning
         negative: Conditioning
+
+    cost = hook(costs.control_net)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         i = inputs

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from engine.context import NodeContext, NodeInputError
 from engine.node import Widget, node
 from engine.types import Image, Latent, Mask, Vae
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 Size = Annotated[int, Widget(step=8)]
 MAX_SIZE = 16384
@@ -26,6 +28,8 @@ class EmptyLatent:
 
     class Outputs(BaseModel):
         latent: Latent
+
+    cost = hook(costs.empty_latent(4))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         import torch
@@ -52,6 +56,8 @@ class EmptyLatentSD3:
     class Outputs(BaseModel):
         latent: Latent
 
+    cost = hook(costs.empty_latent(16))
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         import torch
 
@@ -74,6 +80,8 @@ class VAEDecode:
     class Outputs(BaseModel):
         image: Image
 
+    cost = hook(costs.vae_decode)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import vae as ops
 
@@ -94,6 +102,8 @@ class VAEEncode:
 
     class Outputs(BaseModel):
         latent: Latent
+
+    cost = hook(costs.vae_encode)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import vae as ops
@@ -119,6 +129,8 @@ class VAEEncodeForInpaint:
 
     class Outputs(BaseModel):
         latent: Latent
+
+    cost = hook(costs.vae_encode)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import vae as ops
@@ -167,6 +179,8 @@ class LatentUpscale:
     class Outputs(BaseModel):
         latent: Latent
 
+    cost = hook(costs.resized_latent)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import latent as ops
         from nodes.ops.pixels.image import target_size
@@ -188,6 +202,8 @@ class LatentUpscaleBy:
 
     class Outputs(BaseModel):
         latent: Latent
+
+    cost = hook(costs.resized_latent)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import latent as ops
@@ -255,6 +271,8 @@ class RepeatLatentBatch:
 
     class Outputs(BaseModel):
         latent: Latent
+
+    cost = hook(costs.repeated_latent)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import latent as ops

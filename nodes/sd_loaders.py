@@ -17,6 +17,8 @@ from engine.node import Widget, node
 from engine.paths import UnsafePath
 from engine.settings import Settings
 from engine.types import Clip, ControlNet, Model, Vae
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 
 def model_file(settings: Settings, kind: str, name: str) -> Path:
@@ -67,6 +69,8 @@ class LoadCheckpoint:
 
     fingerprint = fingerprint_of("checkpoints", "ckpt_name")
 
+    cost = hook(costs.loader("checkpoints", ("ckpt_name",), costs.CHECKPOINT_PARTS))
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.families import files
 
@@ -90,6 +94,8 @@ class LoadVAE:
         vae: Vae
 
     fingerprint = fingerprint_of("vae", "vae_name")
+
+    cost = hook(costs.loader("vae", ("vae_name",), {"vae": "all"}))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.families import files
@@ -116,6 +122,8 @@ class LoadLoRA:
 
     fingerprint = fingerprint_of("loras", "lora_name")
 
+    cost = hook(costs.lora)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.families import patches
 
@@ -139,6 +147,8 @@ class LoadControlNet:
         control_net: ControlNet
 
     fingerprint = fingerprint_of("controlnet", "control_net_name")
+
+    cost = hook(costs.loader("controlnet", ("control_net_name",), {"control_net": "all"}))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.families.sd import standalone

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from engine.context import NodeContext, NodeInputError
 from engine.node import Widget, node
 from engine.types import Conditioning, Latent, Model
+from nodes.footprints import costs
+from nodes.footprints.formulas import hook
 
 # The one list of names; tests check they match the registries in nodes.ops.
 SAMPLER_NAMES = (
@@ -105,6 +107,8 @@ class Sample:
     class Outputs(BaseModel):
         latent: Latent
 
+    cost = hook(costs.sampler)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         latent = run_sampler(ctx, inputs, seed=inputs.seed, denoise=inputs.denoise)
         return self.Outputs(latent=latent)
@@ -134,6 +138,8 @@ class SampleAdvanced:
 
     class Outputs(BaseModel):
         latent: Latent
+
+    cost = hook(costs.sampler)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         latent = run_sampler(

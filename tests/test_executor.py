@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from engine.cache import OutputCache
+from engine.cache import ENTRY_BYTES, RESULTS_PER_NODE, OutputCache
 from engine.events import (
     NodeCached,
     NodeFailed,
@@ -199,7 +199,8 @@ def test_interrupt_from_another_thread_stops_within_one_step(executor: Executor)
 
 
 def test_memory_budget_evicts_least_recently_used(registry: Registry, settings: Settings) -> None:
-    cache = OutputCache(budget_bytes=3 * 1024 * 1024)  # room for three 1 MiB blobs
+    # Room for three 1 MiB blobs and the four sums: each entry costs ENTRY_BYTES besides.
+    cache = OutputCache(budget_bytes=3 * (1024 * 1024 + ENTRY_BYTES) + 4 * ENTRY_BYTES)
     executor = Executor(registry, settings, cache=cache)
 
     def blob(fill: float):
@@ -212,7 +213,7 @@ def test_memory_budget_evicts_least_recently_used(registry: Registry, settings: 
         assert executor.run(blob(fill)).status == "success"
     assert cache.bytes_used <= cache.budget_bytes
     assert cache.evictions >= 1
-    assert cache.evictions == 1 and cache.bytes_used == 3 * 1024 * 1024
+    assert cache.evictions == 1 and cache.bytes_used == cache.budget_bytes
     rec = Recorder()
     executor.run(blob(4.0), targets=["b"], listener=rec)  # the newest blob is still cached
     assert rec.nodes(NodeStarted) == []
@@ -245,3 +246,69 @@ def test_no_cache_mode_reruns_everything(registry: Registry, settings: Settings)
     assert result.status == "success"
     assert sorted(rec.nodes(NodeStarted)) == ["n1", "n2", "n3", "n5", "out"]
     assert result.ui == {"out": {"value": 14}}
+
+
+def slow_then_sink(steps: int = 200):
+    return graph(
+        s=("test.slow", {"steps": steps, "delay": 0.005}),
+        out=("test.sink", {"value": link("s")}),
+    )
+
+
+def test_an_interrupt_for_a_run_that_has_not_begun_stops_it_as_it_begins(
+    executor: Executor,
+) -> None:
+    executor.interrupt("job-1")  # the runner claimed job-1; its run has not started yet
+    rec = Recorder()
+    result = executor.run(slow_then_sink(), listener=rec, run_id="job-1")
+    assert result.status == "interrupted"
+    assert rec.of(Progress) == []  # not one step ran
+    assert executor.run(slow_then_sink(2), run_id="job-2").status == "success"
+
+
+def test_an_interrupt_for_another_run_leaves_this_one_alone(executor: Executor) -> None:
+    executor.interrupt("job-9")
+    assert executor.run(slow_then_sink(2), run_id="job-1").status == "success"
+    # ... and it is forgotten once another run began: job-9 itself is not stopped later.
+    assert executor.run(slow_then_sink(2), run_id="job-9").status == "success"
+
+
+def test_an_interrupted_run_ends_interrupted_even_when_everything_is_cached(
+    executor: Executor,
+) -> None:
+    workflow = graph(n=("test.number", {}), out=("test.sink", {"value": link("n")}))
+    assert executor.run(workflow).status == "success"
+    executor.interrupt("again")
+    assert executor.run(workflow, run_id="again").status == "interrupted"
+
+
+def test_a_node_keeps_a_few_results_not_one_per_run(executor: Executor) -> None:
+    """A server's jobs differ every time (a new seed): each node holds at most
+    RESULTS_PER_NODE results, whatever the byte budget allows."""
+
+    def run(value: int) -> None:
+        workflow = graph(
+            n=("test.number", {"value": value}), out=("test.sink", {"value": link("n")})
+        )
+        assert executor.run(workflow).status == "success"
+
+    for value in range(50):
+        run(value)
+    assert len(executor.cache) == 2 * RESULTS_PER_NODE  # n's and out's newest results
+    rec = Recorder()
+    executor.run(
+        graph(n=("test.number", {"value": 49}), out=("test.sink", {"value": link("n")})),
+        listener=rec,
+    )
+    assert rec.nodes(NodeStarted) == []  # the newest are the ones kept
+
+
+def test_a_result_in_use_outlives_newer_ones_of_its_node() -> None:
+    cache = OutputCache(budget_bytes=1 << 20)
+    cache.put("first", {}, None, "n")
+    for i in range(RESULTS_PER_NODE - 1):
+        cache.put(f"later{i}", {}, None, "n")
+    assert cache.get("first") is not None  # used again: now the most recent of node n
+    cache.put("newest", {}, None, "n")
+    assert "first" in cache and "later0" not in cache
+    assert len(cache) == RESULTS_PER_NODE

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apps.jobs.queue import SERVER_STOPPED, JobQueue
+from apps.jobs.queue import SERVER_STOPPED, JobQueue, JobStatus
 
 DOC = {"format": "diffgraph.workflow", "version": 1, "nodes": {}}
 
@@ -85,3 +85,47 @@ def test_delete_and_clear_touch_only_the_given_states(tmp_path: Path) -> None:
     assert queue.get(done.id) is not None
     assert queue.clear(["pending"]) == 2
     assert queue.jobs(["pending"]) == [] and queue.count("done") == 1
+
+
+def finished_jobs(queue: JobQueue, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        job = queue.add(DOC)
+        queue.claim_next()
+        queue.finish(job.id, "done")
+        ids.append(job.id)
+    return ids
+
+
+def test_history_pages_are_the_newest_by_default_or_counted_from_the_oldest(
+    tmp_path: Path,
+) -> None:
+    queue = JobQueue(tmp_path / "q.sqlite3")
+    ids = finished_jobs(queue, 6)
+    done: list[JobStatus] = ["done"]
+    assert [j.id for j in queue.jobs(done, limit=2)] == ids[-2:]  # newest two, oldest first
+    assert [j.id for j in queue.jobs(done, limit=2, offset=1)] == ids[1:3]  # ComfyUI's offset
+    assert [j.id for j in queue.jobs(done, offset=4)] == ids[4:]
+
+
+def test_a_page_of_jobs_lists_the_queue_first_then_the_finished_oldest_first(
+    tmp_path: Path,
+) -> None:
+    queue = JobQueue(tmp_path / "q.sqlite3")
+    finished = finished_jobs(queue, 3)
+    waiting = [queue.add(DOC).id for _ in range(2)]
+    every: list[JobStatus] = ["pending", "running", "done", "failed", "interrupted"]
+    assert [j.id for j in queue.page(every, limit=10)] == waiting + finished
+    assert [j.id for j in queue.page(every, limit=2, offset=1)] == [waiting[1], finished[0]]
+
+
+def test_the_history_revision_moves_only_when_finished_jobs_change(tmp_path: Path) -> None:
+    queue = JobQueue(tmp_path / "q.sqlite3")
+    before = queue.history_revision
+    job = queue.add(DOC)
+    queue.claim_next()
+    assert queue.history_revision == before  # queued and claimed: the history is the same
+    queue.finish(job.id, "done")
+    assert queue.history_revision == before + 1
+    queue.delete([job.id], ["done"])
+    assert queue.history_revision == before + 2

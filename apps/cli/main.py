@@ -80,10 +80,15 @@ def _command(argv: list[str]) -> int:
 
 def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> int:
     from apps.server.serve import serve
-    from apps.server.state import MIB, ServerConfig
+    from apps.server.state import MAX_JOB_BYTES, MIB, ServerConfig
+    from engine.admission import MAX_NODES
 
     project = Path(__file__).resolve().parents[2]  # the repository: workflows/, web/dist/
     workflows = settings.base_dir / "workflows"
+    if args.ram_budget_gb is not None:
+        settings = replace(settings, ram_budget=int(args.ram_budget_gb * 1024 * MIB))
+    if args.vram_budget_gb is not None:
+        settings = replace(settings, vram_budget=int(args.vram_budget_gb * 1024 * MIB))
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -92,6 +97,8 @@ def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> 
         allow_hosts=tuple(args.allow_host),
         max_upload_bytes=int(args.max_upload_mb * MIB),
         history_size=args.history_size,
+        max_job_bytes=int(args.max_job_mb * MIB) if args.max_job_mb else MAX_JOB_BYTES,
+        max_nodes=args.max_nodes or MAX_NODES,
         workflows_dir=workflows if workflows.is_dir() else project / "workflows",
         web_dir=project / "web" / "dist",
         ray=_ray_config(args),
@@ -162,6 +169,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--threads", type=_positive, help="CPU threads for torch (default: all cores)"
     )
+    limits = serve.add_argument_group("what one job may use (refused before it is queued)")
+    limits.add_argument(
+        "--ram-budget-gb", type=float, help="RAM for a job and resident models (default: half)"
+    )
+    limits.add_argument("--vram-budget-gb", type=float, help="the same on a GPU (default: any)")
+    limits.add_argument("--max-nodes", type=_positive, help="nodes in a workflow (default: 5000)")
+    limits.add_argument("--max-job-mb", type=float, help="a job request's size (default: 4)")
     ray = serve.add_argument_group("Ray cluster (pip install 'diffgraph[ray]')")
     ray.add_argument(
         "--ray-address",

@@ -127,7 +127,7 @@ class RayPool:
             busy = [s for s in self.slots if s.state == "busy" and s.job is not None]
         chosen = [s for s in busy if job_id is None or s.job == job_id]
         for slot in chosen:
-            slot.actor.interrupt.remote()
+            slot.actor.interrupt.remote(slot.job)
         return bool(chosen)
 
     def free(self, unload_models: bool, free_memory: bool) -> None:

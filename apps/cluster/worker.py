@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.cluster.wire import ShippedFile, shown_images
+from apps.jobs.memory import give_back_memory
 from engine.events import Event, NodeCached, NodeFinished, Progress
 from engine.executor import Executor, RunResult
 from engine.model_store import StoreEvent
@@ -67,14 +68,15 @@ class RenderWorker:
             "models": self.executor.models.report(),
         }
 
-    def interrupt(self) -> None:
-        self.executor.interrupt()
+    def interrupt(self, job_id: str | None = None) -> None:
+        self.executor.interrupt(job_id)  # a job's id: kept even if its run has not begun
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
         if unload_models:
             self.executor.models.clear()
         if free_memory:
             self.executor.cache.clear()
+        give_back_memory()
 
     def run(
         self,

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from apps.jobs.lifecycle import Publish, announce, run_job
+from apps.jobs.memory import give_back_memory
 from apps.jobs.messages import JobMessages
 from apps.jobs.queue import Job, JobQueue
 from engine.executor import Executor, RunResult
@@ -34,8 +35,9 @@ class LocalRunner:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop after the current job; a job cut short goes back to pending."""
-        self._stopping.set()
-        self.executor.interrupt()
+        with self._lock:  # from here on no job is claimed, and the claimed one is stopped
+            self._stopping.set()
+        self.interrupt()
         self._wake.set()
         self._thread.join(timeout)
 
@@ -50,11 +52,11 @@ class LocalRunner:
 
     def interrupt(self, job_id: str | None = None) -> bool:
         """Stop the running job (only if it is `job_id`, when given)."""
-        with self._lock:
+        with self._lock:  # claiming holds it too: a claimed job is always `current`
             current = self.current
         if current is None or (job_id is not None and current.id != job_id):
             return False
-        self.executor.interrupt()
+        self.executor.interrupt(current.id)  # kept for that run even before it begins
         return True
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
@@ -78,13 +80,13 @@ class LocalRunner:
     def _work(self) -> None:
         while not self._stopping.is_set():
             self._apply_free()
-            job = self.queue.claim_next()
+            with self._lock:  # an interrupt sees no job claimed but not yet current
+                stopping = self._stopping.is_set()
+                job = self.current = None if stopping else self.queue.claim_next()
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
-            with self._lock:
-                self.current = job
             self.announce()
             run_job(self.queue, self.publish, job, self._execute, self._stopping)
             with self._lock:
@@ -101,3 +103,5 @@ class LocalRunner:
             self.executor.models.clear()
         if free.get("free_memory"):
             self.executor.cache.clear()
+        if free:
+            give_back_memory()

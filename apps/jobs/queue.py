@@ -79,6 +79,7 @@ class JobQueue:
         self._db.executescript(_SCHEMA)
         self._add_missing_columns()
         self.revision = 0  # bumped by every change: lets readers cache what they built
+        self.history_revision = 0  # bumped by every change to the finished jobs
         self.crashed = self._mark_cut_off_jobs()
 
     def close(self) -> None:
@@ -168,6 +169,7 @@ class JobQueue:
             )
             self._trim_history()
             self.revision += 1
+            self.history_revision += 1
 
     def put_back(self, job_id: str, *, lost_worker: bool = False) -> None:
         """A running job returns to pending at its place: a clean stop cut it short, or
@@ -202,20 +204,51 @@ class JobQueue:
             found = row.fetchone()
         return _job(found) if found else None
 
-    def jobs(self, statuses: Iterable[JobStatus], limit: int | None = None) -> list[Job]:
-        """Jobs in the given states: pending/running in queue order, finished oldest first
-        (the newest `limit` of them when given)."""
-        wanted = list(statuses)
+    def jobs(
+        self, statuses: Iterable[JobStatus], limit: int | None = None, offset: int | None = None
+    ) -> list[Job]:
+        """Jobs in the given states: pending/running in queue order, finished oldest first:
+        the newest `limit` of them, or (ComfyUI's history paging) `limit` from the
+        `offset`-th oldest on."""
+        return [_job(r) for r in self._rows(_COLUMNS, list(statuses), limit, offset)]
+
+    def raw_history(
+        self, limit: int | None = None, offset: int | None = None
+    ) -> list[tuple[int, str, JobStatus, str, str, str, str | None]]:
+        """(number, id, status, prompt, extra_data, targets, result) of finished jobs, paged
+        as `jobs` pages them, the last four as the JSON texts stored: a page of large jobs
+        is listed without decoding their prompts."""
+        columns = "number, id, status, prompt, extra_data, targets, result"
+        return self._rows(columns, list(FINISHED), limit, offset)
+
+    def _rows(
+        self, columns: str, wanted: list[JobStatus], limit: int | None, offset: int | None
+    ) -> list[Any]:
         marks = ", ".join("?" * len(wanted))
         finished = all(s in FINISHED for s in wanted)
-        order = "finished DESC" if finished else "number"
-        sql = f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY {order}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        newest_first = finished and offset is None
+        order = "finished DESC" if newest_first else "finished" if finished else "number"
+        sql = f"SELECT {columns} FROM jobs WHERE status IN ({marks}) ORDER BY {order}"
+        if limit is not None or offset is not None:
+            sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset or 0)}"
         with self._lock:
             rows = self._db.execute(sql, wanted).fetchall()
-        found = [_job(r) for r in rows]
-        return found[::-1] if finished else found
+        return rows[::-1] if newest_first else rows
+
+    def page(self, statuses: Iterable[JobStatus], limit: int, offset: int = 0) -> list[Job]:
+        """One page of the jobs in the given states: the waiting and running ones in queue
+        order, then the finished ones oldest first (/v1/jobs)."""
+        wanted = list(statuses)
+        marks = ", ".join("?" * len(wanted))
+        ended = f"status IN ({', '.join(repr(s) for s in FINISHED)})"
+        sql = (
+            f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks})"
+            f" ORDER BY {ended}, CASE WHEN {ended} THEN finished ELSE number END"
+            f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, wanted).fetchall()
+        return [_job(r) for r in rows]
 
     def count(self, status: JobStatus) -> int:
         with self._lock:
@@ -248,12 +281,14 @@ class JobQueue:
         )
         with self._lock:
             self.revision += 1
+            self.history_revision += 1
             return self._db.execute(sql, [*ids, *wanted]).rowcount
 
     def clear(self, statuses: Iterable[JobStatus]) -> int:
         wanted = list(statuses)
         with self._lock:
             self.revision += 1
+            self.history_revision += 1
             return self._db.execute(
                 f"DELETE FROM jobs WHERE status IN ({', '.join('?' * len(wanted))})", wanted
             ).rowcount

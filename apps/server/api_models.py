@@ -56,6 +56,9 @@ class JobView(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobView]
+    next_offset: int | None = Field(
+        None, description="The offset of the next page (null: this page is the last)"
+    )
 
 
 class ProblemView(BaseModel):

@@ -13,7 +13,8 @@ from engine.jsontext import JSONRefused, dump_json, parse_json
 
 
 def fail(status: int, message: str, **extra: Any) -> NoReturn:
-    """Stop the handler with a JSON error body: {"error": message, ...extra}."""
+    """Stop the handler with a JSON error body: {"error": message, ...extra}. (A 413 needs
+    the sizes: see `limits.read_job_object`.)"""
     body = dump_json({"error": message, **extra})
     raise _ERRORS[status](text=body, content_type="application/json")
 
@@ -25,7 +26,6 @@ _ERRORS: dict[int, type[web.HTTPException]] = {
     404: web.HTTPNotFound,
     405: web.HTTPMethodNotAllowed,
     409: web.HTTPConflict,
-    413: web.HTTPRequestEntityTooLarge,
     415: web.HTTPUnsupportedMediaType,
 }
 

@@ -18,7 +18,7 @@ ENDPOINTS: list[Endpoint] = [
     ("get", "/v1/nodes/{type_id}", "One node type's schema", None, {200: None, 404: m.ErrorBody}),
     ("post", "/v1/jobs", "Validate and queue a workflow", m.JobRequest,
      {201: m.JobView, 400: m.ErrorBody}),
-    ("get", "/v1/jobs", "Jobs, filtered by ?status=pending,running,...&limit=N", None,
+    ("get", "/v1/jobs", "Jobs, ?status=pending,running,...&limit=N&offset=M (a page)", None,
      {200: m.JobList}),
     ("get", "/v1/jobs/{job_id}", "One job", None, {200: m.JobView, 404: m.ErrorBody}),
     ("delete", "/v1/jobs/{job_id}",

@@ -9,13 +9,14 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from apps.jobs.queue import FINISHED, JobStatus
+from apps.jobs.queue import JobStatus
 from apps.server.api_models import JobList, JobRequest, JobView, WorkflowEntry, WorkflowList
-from apps.server.http import fail, json_body, ok, read_json, read_object
+from apps.server.http import fail, json_body, ok, read_json
+from apps.server.limits import off_loop, read_job_object
 from apps.server.openapi import openapi_document
 from apps.server.state import SERVICES, Services
 from apps.server.submit import Rejected, queue_workflow, read_workflow
-from engine.jsontext import JSONRefused, parse_json
+from engine.jsontext import JSONRefused, dump_json, parse_json
 from engine.paths import UnsafePath, list_files, safe_join
 from engine.workflow import DocumentError
 from formats.load import from_png_bytes, to_workflow
@@ -23,6 +24,9 @@ from formats.load import from_png_bytes, to_workflow
 routes = web.RouteTableDef()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STATUSES: tuple[JobStatus, ...] = ("pending", "running", "done", "failed", "interrupted")
+# GET /v1/jobs answers a page: a server keeps up to 10,000 finished jobs (--history-size),
+# too many to encode on every poll.
+JOBS_PAGE, JOBS_MAX_PAGE = 100, 1_000
 
 
 def reply(model: BaseModel, status: int = 200) -> web.Response:
@@ -58,11 +62,14 @@ async def workers(request: web.Request) -> web.Response:
 async def submit(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
-        body = JobRequest.model_validate(await read_object(request))
+        body = JobRequest.model_validate(
+            await read_job_object(request, services.config.max_job_bytes)
+        )
     except ValidationError as exc:
         fail(400, f"bad job request: {_first(exc)}")
     try:
-        job = queue_workflow(
+        job = await off_loop(
+            queue_workflow,
             services,
             body.workflow,
             client_id=body.client_id,
@@ -76,16 +83,33 @@ async def submit(request: web.Request) -> web.Response:
 
 @routes.get("/v1/jobs")
 async def jobs(request: web.Request) -> web.Response:
+    """A page of jobs (`limit`, default and cap below; `offset`): the waiting and running
+    ones in queue order, then the finished ones oldest first; `next_offset` continues."""
     raw = request.query.get("status", ",".join(STATUSES))
     wanted = [s for s in raw.split(",") if s]
     unknown = [s for s in wanted if s not in STATUSES]
     if unknown:
         fail(400, f"unknown status {unknown[0]!r}; one of {', '.join(STATUSES)}")
+    limit = min(_count_query(request, "limit", JOBS_PAGE), JOBS_MAX_PAGE)
+    offset = _count_query(request, "offset", 0)
     queue = request.app[SERVICES].queue
-    active = [s for s in STATUSES if s in wanted and s not in FINISHED]
-    finished = [s for s in STATUSES if s in wanted and s in FINISHED]
-    found = (queue.jobs(active) if active else []) + (queue.jobs(finished) if finished else [])
-    return reply(JobList(jobs=[JobView.of(j) for j in found]))
+
+    def build() -> str:
+        found = queue.page([s for s in STATUSES if s in wanted], limit + 1, offset)
+        more = offset + limit if len(found) > limit else None
+        page = JobList(jobs=[JobView.of(j) for j in found[:limit]], next_offset=more)
+        return dump_json(page.model_dump(mode="json"))
+
+    return web.Response(text=await off_loop(build), content_type="application/json")
+
+
+def _count_query(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        fail(400, f"query parameter {name!r} must be a whole number of at least 0, not {raw!r}")
+    return int(raw)
 
 
 @routes.get("/v1/jobs/{job_id}")

@@ -13,11 +13,17 @@ from apps.cluster.config import RayConfig
 from apps.jobs.queue import JobQueue
 from apps.jobs.runner import JobRunner
 from apps.server.hub import Hub
+from apps.server.listings import Listings
+from engine.admission import MAX_NODES, Budget
 from engine.executor import Executor
 from engine.registry import Registry
 from engine.settings import Settings
 
 MIB = 1024**2
+# An API prompt is tens of KB, and with the editor's graph that ComfyUI's frontend sends in
+# extra_data a few hundred; 4 MiB leaves room for the largest while bounding what one
+# request costs to parse and store, and what GET /queue lists for each pending job.
+MAX_JOB_BYTES = 4 * MIB
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class ServerConfig:
     allow_hosts: tuple[str, ...] = ()  # Host names answered besides loopback and the listen one
     max_upload_bytes: int = 50 * MIB
     history_size: int = 10_000
+    max_job_bytes: int = MAX_JOB_BYTES  # a job's request body (POST /prompt, /v1/jobs)
+    max_nodes: int = MAX_NODES  # nodes in one job's workflow
     workflows_dir: Path | None = None  # the project's example workflows (read-only)
     default_workflow: str = "toy_txt2img.json"
     web_dir: Path | None = None  # the built editor, served at /
@@ -53,11 +61,16 @@ class Services:
     executor: Executor
     runner: JobRunner
     hub: Hub = field(default_factory=Hub)
-    queue_listing: tuple[int, str] = (-1, "")  # GET /queue's body and the revision it shows
+    listings: Listings = field(default_factory=Listings)  # GET /queue and /history bodies
 
     @property
     def user_workflows(self) -> Path:
         return self.settings.user_dir / "workflows"
+
+    @property
+    def budget(self) -> Budget:
+        """The memory a job may use, where this server's executor runs networks."""
+        return Budget.of(self.settings, self.executor.devices.device.type != "cpu")
 
 
 SERVICES = web.AppKey("services", Services)

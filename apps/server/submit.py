@@ -9,6 +9,7 @@ from typing import Any
 
 from apps.jobs.queue import Job
 from apps.server.state import Services
+from engine.admission import admit, node_count_problem
 from engine.graph import WorkflowGraph
 from engine.registry import Registry
 from engine.validate import Problem, output_nodes, validate
@@ -42,11 +43,25 @@ def queue_workflow(
     targets: list[str] | None = None,
     front: bool = False,
 ) -> Job:
-    """Validate `data` (our document, ComfyUI API or editor JSON) and queue it."""
+    """Validate `data` (our document, ComfyUI API or editor JSON), admit it (not too many
+    nodes, within the memory budget: `engine.admission`) and queue it. It takes up to tens
+    of milliseconds for a large graph, so the routes call it off the event loop."""
     if data is None:
         raise Rejected(_error("no_prompt", "no workflow given (the 'prompt' field is missing)"))
+    too_many = node_count_problem(_declared_nodes(data), services.config.max_nodes)
+    if too_many is not None:  # before reading a huge graph at all
+        raise Rejected(_general(too_many))
     workflow = read_workflow(data, services.registry)
     problems = validate(workflow, services.registry, services.settings, targets)
+    if not problems:
+        problems = admit(
+            workflow,
+            services.registry,
+            services.settings,
+            services.budget,
+            targets=targets,
+            max_nodes=services.config.max_nodes,
+        )
     if problems:
         raise Rejected(node_errors(workflow, services.registry, problems))
     job = services.queue.add(
@@ -59,6 +74,21 @@ def queue_workflow(
     )
     services.runner.wake()
     return job
+
+
+def _declared_nodes(data: Any) -> int:
+    """How many nodes a workflow in any of our formats declares, before reading it."""
+    if not isinstance(data, dict):
+        return 0
+    nodes = data.get("nodes")
+    return len(nodes) if isinstance(nodes, dict | list) else len(data)  # API: a key a node
+
+
+def _general(problem: Problem) -> dict[str, Any]:
+    """The 400 body of a problem with the workflow as a whole."""
+    body = _error(problem.code, problem.message)
+    body["problems"] = [problem.to_dict()]
+    return body
 
 
 def node_errors(workflow: Workflow, registry: Registry, problems: list[Problem]) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def test_v1_refuses_a_bad_job_with_every_problem_named(api: Server) -> None:
     ]
     assert call("POST", f"{api.url}/v1/jobs", {"workflow": 3}).status == 400
     assert call("GET", f"{api.url}/v1/jobs?status=sleeping").status == 400
-    assert call("GET", f"{api.url}/v1/jobs").json() == {"jobs": []}
+    assert call("GET", f"{api.url}/v1/jobs").json() == {"jobs": [], "next_offset": None}
     assert call("GET", f"{api.url}/v1/jobs/nope").status == 404
     assert call("POST", f"{api.url}/v1/jobs/nope/requeue").status == 404
 

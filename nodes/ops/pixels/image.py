@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +12,39 @@ import torch.nn.functional as F
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from engine.context import check_interrupt
 from engine.paths import safe_join
 from formats.png import png_info
+
+# Elements filled between two looks at the interrupt flag: 64 MB of float32, a few tens of
+# milliseconds, so even one 16384x16384 image is cut short within a second.
+FILL_ELEMENTS = 1 << 24
 
 
 def solid(width: int, height: int, batch: int, color: int) -> torch.Tensor:
     rgb = torch.tensor([(color >> 16) & 255, (color >> 8) & 255, color & 255]) / 255.0
-    return rgb.expand(batch, height, width, 3).clone()
+    pixels = torch.empty(batch, height, width, 3)
+    rows_per_fill = max(1, FILL_ELEMENTS // (width * 3))
+    for rows in pixels.view(-1, width, 3).split(rows_per_fill):
+        check_interrupt()
+        rows.copy_(rgb.expand_as(rows))
+    return pixels
+
+
+def per_item(pixels: torch.Tensor, work: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """`work` on each image of a batch (a [1, H, W, C] slice) into one output, honouring
+    an interrupt between images: a batch of thousands, or of huge images, takes long."""
+    first = work(pixels[:1])
+    out = first.new_empty((len(pixels), *first.shape[1:]))
+    out[:1] = first
+    for i in range(1, len(pixels)):
+        check_interrupt()
+        out[i : i + 1] = work(pixels[i : i + 1])
+    return out
 
 
 def invert(pixels: torch.Tensor) -> torch.Tensor:
-    return 1.0 - pixels
+    return per_item(pixels, lambda image: 1.0 - image)
 
 
 def target_size(height: int, width: int, new_width: int, new_height: int) -> tuple[int, int]:
@@ -59,10 +82,13 @@ def resize(pixels: torch.Tensor, width: int, height: int, method: str, crop: str
             ]
         )
     mode = "nearest-exact" if method == "nearest-exact" else method
-    chw = pixels.movedim(-1, 1)
     smooth = method in ("bilinear", "bicubic")
-    out = F.interpolate(chw, size=(new_h, new_w), mode=mode, antialias=smooth)
-    return out.movedim(1, -1).clamp(0.0, 1.0)
+
+    def scale(image: torch.Tensor) -> torch.Tensor:
+        out = F.interpolate(image.movedim(-1, 1), (new_h, new_w), mode=mode, antialias=smooth)
+        return out.movedim(1, -1).clamp(0.0, 1.0)
+
+    return per_item(pixels, scale)
 
 
 def to_pil(pixels: torch.Tensor) -> PILImage.Image:
@@ -108,6 +134,7 @@ def save_png(
     info = png_info(texts)
     saved = []
     for offset, image in enumerate(pixels):
+        check_interrupt()  # each PNG takes a while to compress
         name = f"{stem}_{counter + offset:05d}_.png"
         to_pil(image).save(folder / name, pnginfo=info, compress_level=4)
         saved.append((name, subfolder))

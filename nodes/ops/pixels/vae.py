@@ -12,6 +12,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from engine.context import check_interrupt
+
 TILE_ABOVE = 1024 * 1024  # pixels per image above which the VAE works in tiles
 CHUNK = 4  # images per VAE pass: bounds peak memory for large batches
 
@@ -53,6 +55,7 @@ def decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     _tiled(vae, latents.shape[-1] * latents.shape[-2] * factor * factor)
     images = []
     for chunk in latents.split(CHUNK):
+        check_interrupt()  # the network checks at each block too (weights.interruptible)
         z = chunk.to(param.device, param.dtype)
         images.append(vae.decode(z, return_dict=False)[0].to("cpu", torch.float32))
     pixels = torch.cat(images)
@@ -72,6 +75,7 @@ def encode(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
     _tiled(vae, h * w)
     latents = []
     for chunk in pixels.split(CHUNK):
+        check_interrupt()
         x = (chunk.movedim(-1, 1) * 2.0 - 1.0).to(param.device, param.dtype)
         dist = vae.encode(x, return_dict=False)[0]
         latents.append(dist.mean.to("cpu", torch.float32))

@@ -90,6 +90,12 @@ def tokenize_chunks(text: str, pad: Literal["eos", "zero"], chunks: int = 0) -> 
     return _rows(_stream(text, pad, 0, None), pad, chunks)[0]
 
 
+def check_length(tokens: int, max_tokens: int | None) -> None:
+    """Refuse a prompt longer than `max_tokens` tokens (None: any length)."""
+    if max_tokens is not None and tokens > max_tokens:
+        raise ValueError(f"the prompt has {tokens:,} tokens; at most {max_tokens:,} are encoded")
+
+
 def chunk_count(stream: list[int | torch.Tensor]) -> int:
     return max(1, -(-len(stream) // (WINDOW - 2)))
 
@@ -132,15 +138,18 @@ def encode(
     layer: int | None = None,
     extras: dict[str, Any] | None = None,
     embeddings: Lookup | None = None,
+    max_tokens: int | None = None,
 ) -> ConditioningPart:
     """Encode a prompt; `texts` may give each encoder its own text by name (SDXL's
     text_l/text_g). `layer` overrides every encoder's hidden layer (CLIP Set Last Layer).
-    `embeddings` finds the vectors of `embedding:name` references."""
+    `embeddings` finds the vectors of `embedding:name` references. A prompt of more than
+    `max_tokens` tokens is refused (ValueError)."""
     streams = []
     for e in encoders.encoders:
         text = texts if isinstance(texts, str) else texts[e.name]
         width = int(e.model.config.hidden_size)
         streams.append(_stream(text, e.pad, width, embeddings))
+        check_length(len(streams[-1]), max_tokens)
     chunks = max(chunk_count(s) for s in streams)
     hiddens, pooled = [], None
     for encoder, stream in zip(encoders.encoders, streams, strict=True):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from engine.types import ConditioningPart
-from nodes.ops.text.encoding import TextEncoder, TextEncoders, tokenize_chunks
+from nodes.ops.text.encoding import TextEncoder, TextEncoders, check_length, tokenize_chunks
 from nodes.ops.text.t5_tokenizer import t5_tokenizer
 
 T5_MIN_TOKENS = 256
@@ -40,9 +40,13 @@ def clip_pooled(model: Any, text: str) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def t5_states(model: Any, text: str, min_tokens: int = T5_MIN_TOKENS) -> torch.Tensor:
-    """T5's last hidden states [1, tokens, width], padded to at least `min_tokens`."""
+def t5_states(
+    model: Any, text: str, min_tokens: int = T5_MIN_TOKENS, max_tokens: int | None = None
+) -> torch.Tensor:
+    """T5's last hidden states [1, tokens, width], padded to at least `min_tokens`; more
+    than `max_tokens` tokens are refused (ValueError)."""
     ids: list[int] = t5_tokenizer()(text)["input_ids"]  # ends with </s>
+    check_length(len(ids), max_tokens)
     ids = ids + [0] * (min_tokens - len(ids))
     device = next(model.parameters()).device
     states = model(input_ids=torch.tensor([ids], device=device)).last_hidden_state
@@ -53,6 +57,7 @@ def encode_flux(
     encoders: TextEncoders,
     texts: Mapping[str, str] | str,
     extras: Mapping[str, Any] | None = None,
+    max_tokens: int | None = None,
 ) -> ConditioningPart:
     """`texts` gives each encoder its own text by name (CLIPTextEncodeFlux's clip_l and
     t5xxl), or one text for both."""
@@ -65,5 +70,5 @@ def encode_flux(
         return texts if isinstance(texts, str) else texts[name]
 
     pooled = clip_pooled(by_name["clip_l"].model, text("clip_l"))
-    states = t5_states(by_name["t5xxl"].model, text("t5xxl"))
+    states = t5_states(by_name["t5xxl"].model, text("t5xxl"), max_tokens=max_tokens)
     return ConditioningPart(states, pooled, dict(extras or {}))

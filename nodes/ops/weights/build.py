@@ -14,6 +14,7 @@ import torch
 from engine.device import DevicePolicy
 from engine.model_store import file_fingerprint
 from nodes.ops.weights.checkpoint_io import CheckpointError
+from nodes.ops.weights.interruptible import to_in_steps, watch
 
 META = "diffgraph."  # our keys in a safetensors file's metadata
 
@@ -71,7 +72,10 @@ def fill_model(model: Any, state: dict[str, torch.Tensor], what: str, path: Path
 
 
 def place(model: Any, devices: DevicePolicy, dtype: torch.dtype | None = None) -> Any:
-    return model.to(devices.device, dtype or devices.dtype).eval().requires_grad_(False)
+    """On the device in the policy's precision (or `dtype`), for inference, honouring an
+    interrupt while it converts and, ever after, at each block of a forward pass."""
+    placed = to_in_steps(model, devices.device, dtype or devices.dtype)
+    return watch(placed.eval().requires_grad_(False))
 
 
 # Load Diffusion Model's weight_dtype: the storage dtype of the weights (None: as computed).

@@ -24,6 +24,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from engine.context import Interrupted, check_interrupt
+
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 _MAX_HEADER = 100_000_000  # the limit safetensors itself enforces
@@ -53,12 +55,7 @@ def read_state_dict(
     path = _existing(path)
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
         header = _safetensors_header(path)
-        try:
-            with safe_open(str(path), framework="pt", device=str(device)) as file:
-                tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118
-        except Exception as error:  # the header was sound but the data is not
-            raise CheckpointError(path, f"unreadable safetensors data ({error})") from None
-        return tensors, _metadata(path, header)
+        return _read_safetensors(path, list, device), _metadata(path, header)
     return _unwrap(path, _load_pickle(path, device))
 
 
@@ -72,11 +69,25 @@ def read_tensors(
         state, _ = read_state_dict(path)
         return {k: state[k] for k in select(list(state))}
     _safetensors_header(path)
+    return _read_safetensors(path, select)
+
+
+def _read_safetensors(
+    path: Path, select: Callable[[list[str]], list[str]], device: str | torch.device = "cpu"
+) -> dict[str, torch.Tensor]:
+    """The selected tensors, one by one, honouring an interrupt in between: a large file
+    (or a slow disk) takes seconds."""
+    tensors: dict[str, torch.Tensor] = {}
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as file:
-            return {name: file.get_tensor(name) for name in select(list(file.keys()))}
-    except Exception as error:
+        with safe_open(str(path), framework="pt", device=str(device)) as file:
+            for name in select(list(file.keys())):
+                check_interrupt()
+                tensors[name] = file.get_tensor(name)
+    except Interrupted:
+        raise
+    except Exception as error:  # the header was sound but the data is not
         raise CheckpointError(path, f"unreadable safetensors data ({error})") from None
+    return tensors
 
 
 def read_shapes(path: str | Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:

@@ -40,6 +40,7 @@ from nodes.ops.weights.build import (
     store_weights_in,
 )
 from nodes.ops.weights.checkpoint_io import read_shapes, read_tensors
+from nodes.ops.weights.interruptible import to_in_steps, watch
 
 
 class FluxFile:
@@ -77,8 +78,8 @@ def build_transformer(
         fill_model(model, state, "Flux transformer", source.path)
     compute = compute_dtype(devices)
     fp8 = WEIGHT_DTYPES[storage] or file_dtype  # kept in fp8 when asked, or stored so
-    model = model.to(dtype=compute).eval().requires_grad_(False)
-    return store_weights_in(model, fp8, compute).to(devices.device)
+    model = to_in_steps(model, dtype=compute).eval().requires_grad_(False)
+    return watch(to_in_steps(store_weights_in(model, fp8, compute), devices.device))
 
 
 def build_clip_l(source: FluxFile | Path, found: detect.TextEncoderWeights) -> CLIPTextModel:
