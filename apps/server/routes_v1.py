@@ -9,16 +9,16 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from apps.jobs.queue import JobStatus
+from apps.jobs.queue import FINISHED, JobStatus
 from apps.server.api_models import JobList, JobRequest, JobView, WorkflowEntry, WorkflowList
 from apps.server.http import fail, json_body, ok, read_json
 from apps.server.limits import off_loop, read_job_object
 from apps.server.openapi import openapi_document
 from apps.server.state import SERVICES, Services
-from apps.server.submit import Rejected, queue_workflow, read_workflow
+from apps.server.submit import Rejected, check_workflow, queue_workflow, read_workflow
 from engine.jsontext import JSONRefused, dump_json, parse_json
 from engine.paths import UnsafePath, list_files, safe_join
-from engine.workflow import DocumentError
+from engine.workflow import DocumentError, parse_workflow
 from formats.load import from_png_bytes, to_workflow
 
 routes = web.RouteTableDef()
@@ -141,6 +141,12 @@ async def requeue(request: web.Request) -> web.Response:
     found = services.queue.get(job_id)
     if found is None:
         fail(404, f"no job {job_id!r}")
+    if found.status in FINISHED:
+        try:
+            workflow = parse_workflow(found.workflow)
+            await off_loop(check_workflow, services, workflow, found.targets)
+        except Rejected as exc:
+            return ok({"error": exc.body["error"]["message"], "problems": exc.problems}, 400)
     new = services.queue.requeue(job_id)
     if new is None:
         fail(409, f"job {job_id!r} is {found.status}; only finished jobs can be re-queued")

@@ -52,6 +52,23 @@ def queue_workflow(
     if too_many is not None:  # before reading a huge graph at all
         raise Rejected(_general(too_many))
     workflow = read_workflow(data, services.registry)
+    check_workflow(services, workflow, targets)
+    job = services.queue.add(
+        json.loads(workflow.to_json(indent=None)),
+        prompt=data,
+        client_id=client_id,
+        extra_data=extra_data,
+        targets=targets,
+        front=front,
+    )
+    services.runner.wake()
+    return job
+
+
+def check_workflow(services: Services, workflow: Workflow, targets: list[str] | None) -> None:
+    """Refuse (Rejected) a workflow that is invalid here and now or cannot be admitted: the
+    check every job passes before it takes a place in the queue, a re-queued one included
+    (its models may be gone, or the server restarted with a smaller budget)."""
     problems = validate(workflow, services.registry, services.settings, targets)
     if not problems:
         problems = admit(
@@ -64,16 +81,6 @@ def queue_workflow(
         )
     if problems:
         raise Rejected(node_errors(workflow, services.registry, problems))
-    job = services.queue.add(
-        json.loads(workflow.to_json(indent=None)),
-        prompt=data,
-        client_id=client_id,
-        extra_data=extra_data,
-        targets=targets,
-        front=front,
-    )
-    services.runner.wake()
-    return job
 
 
 def _declared_nodes(data: Any) -> int:

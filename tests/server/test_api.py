@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -67,6 +68,34 @@ def test_v1_refuses_a_bad_job_with_every_problem_named(api: Server) -> None:
     assert call("GET", f"{api.url}/v1/jobs").json() == {"jobs": [], "next_offset": None}
     assert call("GET", f"{api.url}/v1/jobs/nope").status == 404
     assert call("POST", f"{api.url}/v1/jobs/nope/requeue").status == 404
+
+
+def test_a_requeued_job_is_checked_again_and_refused_when_its_input_is_gone(
+    api: Server,
+) -> None:
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(picture, "PNG")
+    (api.home / "input" / "gone.png").write_bytes(picture.getvalue())
+    workflow = {
+        "version": 1,
+        "nodes": {
+            "load": {"type": "image.load", "inputs": {"image": "gone.png"}},
+            "save": {
+                "type": "image.save",
+                "inputs": {"images": {"node": "load", "output": "image"}},
+            },
+        },
+    }
+    job = call("POST", f"{api.url}/v1/jobs", {"workflow": workflow}).json()
+    deadline = time.monotonic() + 60
+    while call("GET", f"{api.url}/v1/jobs/{job['id']}").json()["status"] != "done":
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.05)
+    (api.home / "input" / "gone.png").unlink()
+    reply = call("POST", f"{api.url}/v1/jobs/{job['id']}/requeue")
+    assert reply.status == 400
+    assert [(p["node"], p["input"]) for p in reply.json()["problems"]] == [("load", "image")]
+    assert call("GET", f"{api.url}/v1/jobs?status=pending").json()["jobs"] == []
 
 
 def test_workflow_files_can_be_listed_read_saved_and_deleted(api: Server) -> None:
