@@ -84,9 +84,23 @@ def handle(page: Any, node_id: str, name: str, kind: str) -> Any:
     return node(page, node_id).locator(f".react-flow__handle.{kind}[data-handleid='{name}']")
 
 
+def settled_box(page: Any, locator: Any, timeout: float = 10.0) -> Any:
+    """The locator's bounding box once it stops moving: the canvas fits its view with an
+    animation after loading, and a drag aimed at where a handle was misses it."""
+    deadline = time.monotonic() + timeout
+    box = locator.bounding_box()
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        again = locator.bounding_box()
+        if again == box:
+            return box
+        box = again
+    raise AssertionError(f"{locator} kept moving for {timeout} s")
+
+
 def drag(page: Any, source: Any, target: Any) -> None:
     """Press on one handle, move to the other in steps (as a hand would), release."""
-    a, b = source.bounding_box(), target.bounding_box()
+    a, b = settled_box(page, source), settled_box(page, target)
     page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
     page.mouse.down()
     page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=12)
