@@ -18,6 +18,7 @@ from tests.web.conftest import (
     open_from_server,
     run_over_http,
     save_as,
+    settled_box,
     status_of,
     wait_status,
 )
@@ -99,7 +100,7 @@ def test_a_saved_workflow_reopens_as_the_identical_graph(page: Any, editor_serve
     steps = node(page, "sample").locator("[data-testid=widget-steps]")
     steps.fill("12")
     steps.press("Enter")
-    box = node(page, "ckpt").locator("header").bounding_box()
+    box = settled_box(page, node(page, "ckpt").locator("header"))
     page.mouse.move(box["x"] + 20, box["y"] + 8)
     page.mouse.down()
     page.mouse.move(box["x"] + 20, box["y"] + 108, steps=8)
