@@ -120,6 +120,10 @@ class Registry:
         """The node that stands for a ComfyUI class_type."""
         return self._comfy.get(class_type)
 
+    def comfy_ids(self) -> list[str]:
+        """Every ComfyUI class_type some node stands for."""
+        return sorted(self._comfy)
+
     def __iter__(self) -> Iterator[NodeSpec]:
         return iter(self._specs.values())
 
