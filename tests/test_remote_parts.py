@@ -94,3 +94,17 @@ def test_lost_worker_attempts_are_counted_and_old_queues_migrate(tmp_path: Path)
     assert again is not None and again.id == "old" and again.attempts == 1
     queue.put_back("old")  # a clean stop does not count
     assert queue.get("old").attempts == 1
+
+
+def test_a_worker_removes_its_scratch_folder_when_it_ends(tmp_path: Path) -> None:
+    import gc
+
+    from apps.cluster.worker import RenderWorker
+
+    worker = RenderWorker(Settings.at(tmp_path), threads=1)
+    scratch = worker.settings.input_dir.parent
+    (worker.settings.input_dir).mkdir(parents=True, exist_ok=True)
+    assert scratch.is_dir()
+    del worker
+    gc.collect()
+    assert not scratch.exists()

@@ -112,6 +112,10 @@ class RayPool:
         for thread in list(self._threads):
             thread.join(timeout)
         if ray.is_initialized():
+            # A graceful exit lets each worker remove its scratch folder; Ray's own
+            # shutdown would kill the processes without running their exit handlers.
+            ends = [slot.actor.__ray_terminate__.remote() for slot in self.slots]
+            ray.wait(ends, num_returns=len(ends), timeout=timeout)
             ray.shutdown()
 
     def wake(self) -> None:

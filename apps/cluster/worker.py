@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import socket
 import tempfile
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +41,9 @@ class RenderWorker:
         from engine.registry import Registry  # after the line above: nodes import diffusers
 
         scratch = Path(tempfile.mkdtemp(prefix="diffgraph-worker-"))
+        # Removed when the actor exits cleanly (the pool ends each one before shutting Ray
+        # down); without this every worker start left a folder of job files in /tmp.
+        weakref.finalize(self, shutil.rmtree, scratch, ignore_errors=True)
         # Models and custom nodes come from the paths the server names (a shared volume,
         # or the same layout on every machine); files of the jobs live in a scratch folder.
         self.settings = replace(
