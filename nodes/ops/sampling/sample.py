@@ -135,9 +135,14 @@ def denoise_latent(
     noise_source = BatchNoise(seed, base.shape, latent.batch_index or range(len(base)))
     noise = noise_source.draw().to(device)
     mask = _latent_mask(latent.noise_mask, base)
-    call = family.model_call(network, model_config, model_schedule(model_config), base, mask)
+    schedule = model_schedule(model_config)
+    call = family.model_call(network, model_config, schedule, base, mask)
     denoiser = GuidedDenoiser(
-        call, positive=guidance.positive, negative=guidance.negative, cfg=guidance.cfg
+        call,
+        positive=guidance.positive,
+        negative=guidance.negative,
+        cfg=guidance.cfg,
+        schedule=schedule,
     )
     model: Model = denoiser if mask is None else _Inside(mask, denoiser, base, noise)
     sigmas = sigmas.to(device)
