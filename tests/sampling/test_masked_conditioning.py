@@ -89,9 +89,7 @@ def test_a_mask_of_zeros_leaves_the_other_prompt_alone(call: UNetCall, x: torch.
     torch.testing.assert_close(out, denoise(call, x, [prompt(2)]), atol=1e-5, rtol=1e-5)
 
 
-def test_mask_bounds_show_the_network_only_the_masked_box(
-    call: UNetCall, x: torch.Tensor
-) -> None:
+def test_mask_bounds_show_the_network_only_the_masked_box(call: UNetCall, x: torch.Tensor) -> None:
     seen: list[tuple[int, ...]] = []
     hook = call.unet.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape))
     corner = torch.zeros(1, 16, 16)  # a mask at another size is resized to the latent

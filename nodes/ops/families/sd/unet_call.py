@@ -189,4 +189,3 @@ def _hint(
         pixels = F.interpolate(pixels, size=size, mode="bilinear", antialias=True)
     y0, x0, h, w = region
     return pixels[:, :, y0 * 8 : (y0 + h) * 8, x0 * 8 : (x0 + w) * 8]
-
