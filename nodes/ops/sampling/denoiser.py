@@ -65,11 +65,10 @@ class GuidedDenoiser:
         self._weights: dict[tuple[int, tuple[int, ...]], tuple[Region, torch.Tensor]] = {}
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        level = float(sigma.reshape(-1)[0])
-        positive = self._active(self.positive, level)
+        positive = self._active(self.positive, sigma)
         if self.cfg == 1.0 or not self.negative:  # guidance would change nothing: skip a pass
             return self._combine(x, positive, self._predict(x, sigma, positive))
-        negative = self._active(self.negative, level)
+        negative = self._active(self.negative, sigma)
         if _pairable(positive, negative):  # the common case: one network call, no weights
             full = (0, 0, x.shape[-2], x.shape[-1])
             cond, uncond = self.call.predict(x, sigma, [positive[0], negative[0]], full)
@@ -87,8 +86,13 @@ class GuidedDenoiser:
         can hook here."""
         return uncond + self.cfg * (cond - uncond)
 
-    def _active(self, parts: Sequence[ConditioningPart], level: float) -> list[ConditioningPart]:
+    def _active(
+        self, parts: Sequence[ConditioningPart], sigma: torch.Tensor
+    ) -> Sequence[ConditioningPart]:
         """The parts whose timestep range holds this sigma."""
+        if all(self._ranges.get(id(p)) is None for p in parts):
+            return parts  # no range to check: no need to read sigma back from the device
+        level = float(sigma.reshape(-1)[0])
         active = []
         for part in parts:
             bounds = self._ranges.get(id(part))
