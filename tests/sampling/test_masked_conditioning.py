@@ -148,3 +148,30 @@ def test_guidance_over_masked_prompts_equals_guidance_per_half(
     out = denoise(call, x, regional, [prompt(3)], cfg=7.0)
     only_a = denoise(call, x, [prompt(1)], [prompt(3)], cfg=7.0)
     torch.testing.assert_close(out[..., :4], only_a[..., :4], atol=1e-4, rtol=1e-4)
+
+
+def test_masked_prompts_on_flux_decide_their_own_half() -> None:
+    from nodes.ops.families.flux.call import FluxCall
+    from tests.flux import tiny as flux_tiny
+
+    call = FluxCall(flux_tiny.transformer())
+    x = torch.randn(1, 16, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+
+    def flux_prompt(seed: int, **extras: Any) -> ConditioningPart:
+        g = torch.Generator().manual_seed(seed)
+        embeds = torch.randn(1, 8, flux_tiny.T5_WIDTH, generator=g)
+        pooled = torch.randn(1, flux_tiny.CLIP_WIDTH, generator=g)
+        return ConditioningPart(embeds, pooled, extras)
+
+    left, right = halves()
+    sigma = torch.tensor([0.7])
+    schedule = FlowSchedule(1.15, "exponential")
+
+    def run(parts: Sequence[ConditioningPart]) -> torch.Tensor:
+        denoiser = GuidedDenoiser(call, positive=parts, negative=(), cfg=1.0, schedule=schedule)
+        with torch.inference_mode():
+            return denoiser(x, sigma)
+
+    out = run([flux_prompt(1, mask=left), flux_prompt(2, mask=right)])
+    torch.testing.assert_close(out[..., :4], run([flux_prompt(1)])[..., :4], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[..., 4:], run([flux_prompt(2)])[..., 4:], atol=1e-5, rtol=1e-5)
