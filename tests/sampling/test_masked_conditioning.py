@@ -175,3 +175,25 @@ def test_masked_prompts_on_flux_decide_their_own_half() -> None:
     out = run([flux_prompt(1, mask=left), flux_prompt(2, mask=right)])
     torch.testing.assert_close(out[..., :4], run([flux_prompt(1)])[..., :4], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out[..., 4:], run([flux_prompt(2)])[..., 4:], atol=1e-5, rtol=1e-5)
+
+
+def test_an_area_fades_in_at_its_inner_edges_only() -> None:
+    from nodes.ops.sampling.denoiser import part_weight
+
+    latent = torch.zeros(1, 4, 64, 64)
+    region, weight = part_weight(prompt(1, area=(32, 32, 0, 32), strength=2.0), latent)
+    assert region == (0, 32, 32, 32)  # top, left, height, width: the top-right quarter
+    rows, cols = weight[0, 0, :, 0], weight[0, 0, 0, :]
+    # The left edge (inside the picture) rises over 8 cells; the top and right (the
+    # picture's border) do not fade; the bottom edge (inside) falls over 8 cells.
+    torch.testing.assert_close(cols[:8], 2.0 * torch.arange(1, 9) / 8)
+    assert torch.all(weight[0, 0, 0, 8:] == 2.0)
+    torch.testing.assert_close(rows[-8:] / rows[0], torch.arange(8, 0, -1) / 8)
+
+
+def test_a_masked_part_does_not_fade() -> None:
+    from nodes.ops.sampling.denoiser import part_weight
+
+    latent = torch.zeros(1, 4, 8, 8)
+    _, weight = part_weight(prompt(1, mask=torch.ones(1, 64, 64), area=(4, 4, 2, 2)), latent)
+    assert torch.all(weight == 1.0)

@@ -7,7 +7,8 @@ over a `ModelCall`: how a family's network turns x at a noise level into x0 esti
 says how the model mixes noise in (`noising`), which the samplers follow.
 
 A part may be limited, as in ComfyUI, by its `extras`:
-- "area" (height, width, top, left in latent cells): the network sees only that crop;
+- "area" (height, width, top, left in latent cells): the network sees only that crop, and
+  the part's weight fades in over a few cells at the area's edges inside the picture;
 - "mask" ([batch, H, W] at any size, resized bilinearly to the latent) times "mask_strength";
   "set_area_to_bounds" crops the network's view to the mask's bounding box;
 - "strength": a weight of the part;
@@ -31,6 +32,7 @@ from nodes.ops.sampling.schedules import Schedule
 
 Region = tuple[int, int, int, int]  # top, left, height, width in latent cells
 MIN_BOUNDS = 8  # latent cells: the smallest crop "mask bounds" gives, as ComfyUI's
+FADE_CELLS = 8  # latent cells over which an area's inner edges fade in, as ComfyUI's
 
 
 class ModelCall(Protocol):
@@ -149,7 +151,9 @@ def part_weight(part: ConditioningPart, x: torch.Tensor) -> tuple[Region, torch.
     mask = extras.get("mask")
     if mask is None:
         region = _region(extras.get("area"), x.shape[-2:])
-        return region, torch.tensor(strength, dtype=x.dtype, device=x.device)
+        if extras.get("area") is None:
+            return region, torch.tensor(strength, dtype=x.dtype, device=x.device)
+        return region, edge_fade(region, x.shape[-2:]).to(x.device, x.dtype) * strength
     latent_mask = mask_at(mask, x)
     if extras.get("set_area_to_bounds"):
         region = _bounds(latent_mask)
@@ -158,6 +162,24 @@ def part_weight(part: ConditioningPart, x: torch.Tensor) -> tuple[Region, torch.
     y0, x0, h, w = region
     scale = float(extras.get("mask_strength", 1.0)) * strength
     return region, latent_mask[:, :, y0 : y0 + h, x0 : x0 + w] * scale
+
+
+def edge_fade(region: Region, size: torch.Size) -> torch.Tensor:
+    """An area's soft edges, as ComfyUI makes them: over the outer min(8, side / 4) cells
+    of each edge that lies inside the latent (not on its border), the weight rises from
+    1/n to 1, so neighbouring areas blend instead of meeting at a seam. [1, 1, h, w]."""
+    top, left, height, width = region
+    ramps = []
+    for start, length, full in ((top, height, int(size[0])), (left, width, int(size[1]))):
+        ramp = torch.ones(length)
+        n = min(FADE_CELLS, length // 4)
+        rise = torch.arange(1, n + 1, dtype=torch.float32) / max(n, 1)
+        if n and start != 0:
+            ramp[:n] *= rise
+        if n and start + length < full:
+            ramp[length - n :] *= rise.flip(0)
+        ramps.append(ramp)
+    return (ramps[0][:, None] * ramps[1][None, :])[None, None]
 
 
 def mask_at(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
