@@ -169,6 +169,10 @@ class InpaintModelConditioning:
         from nodes.ops.pixels import vae as ops
 
         i = inputs
+        values = i.mask.values
+        images, masks = i.pixels.pixels.shape[0], values.shape[0] if values.dim() == 3 else 1
+        if masks not in (1, images):
+            raise NodeInputError("mask", f"{masks} masks for {images} images (give 1 or {images})")
         vae = i.vae.handle.get()
         greyed, mask = ops.prepare_inpaint(i.pixels.pixels, i.mask.values, ops.scale_factor(vae), 0)
         height, width = greyed.shape[1:3]
