@@ -3,6 +3,8 @@ types, input names, defaults and widget order are ComfyUI's."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +146,16 @@ def test_regional_workflow_round_trips_through_comfyuis_formats(registry: Regist
     assert editor is not None
     masks = [n for n in editor["nodes"] if n["type"] == "ConditioningSetMask"]
     assert [n["widgets_values"] for n in masks] == [[1.0, "default"], [1.0, "default"]]
+
+
+@pytest.mark.skipif(
+    not (REPO / "models" / "checkpoints" / "diffgraph-toy.safetensors").is_file(),
+    reason="the toy model is not in this checkout",
+)
+def test_regional_workflow_validates_with_its_shipped_masks(
+    registry: Registry, tmp_path: Path
+) -> None:
+    for mask in (REPO / "workflows" / "assets").glob("regional_*.png"):
+        shutil.copy(mask, tmp_path / mask.name)
+    workflow = load_document(REPO / "workflows" / "regional.json", registry)
+    assert validate(workflow, registry, Settings.at(REPO, input_dir=tmp_path)) == []
