@@ -16,6 +16,7 @@ from engine.types import Image, Mask
 from formats.png import workflow_texts
 from nodes.footprints import costs
 from nodes.footprints.formulas import hook
+from nodes.ops.pixels.methods import ImageUpscaleMethod
 
 MAX_SIDE = 16384
 
@@ -98,9 +99,7 @@ class ScaleImage:
 
     class Inputs(BaseModel):
         image: Image
-        upscale_method: Literal["nearest-exact", "bilinear", "area", "bicubic", "lanczos"] = (
-            "bilinear"
-        )
+        upscale_method: ImageUpscaleMethod = "bilinear"
         width: Annotated[int, Widget(step=8)] = Field(512, ge=0, le=MAX_SIDE)
         height: Annotated[int, Widget(step=8)] = Field(512, ge=0, le=MAX_SIDE)
         crop: Literal["disabled", "center"] = "disabled"

@@ -11,10 +11,10 @@ from engine.node import Widget, node
 from engine.types import Image, Latent, Mask, Vae
 from nodes.footprints import costs
 from nodes.footprints.formulas import hook
+from nodes.ops.pixels.methods import LatentUpscaleMethod
 
 Size = Annotated[int, Widget(step=8)]
 MAX_SIZE = 16384
-UpscaleMethod = Literal["nearest-exact", "bilinear", "area", "bicubic"]
 
 
 @node("sd.empty_latent", title="Empty Latent", category="latent", comfy="EmptyLatentImage")
@@ -171,7 +171,7 @@ class LatentUpscale:
 
     class Inputs(BaseModel):
         samples: Latent
-        upscale_method: UpscaleMethod = "nearest-exact"
+        upscale_method: LatentUpscaleMethod = "nearest-exact"
         width: Size = Field(512, ge=0, le=MAX_SIZE, multiple_of=8)
         height: Size = Field(512, ge=0, le=MAX_SIZE, multiple_of=8)
         crop: Literal["disabled", "center"] = "disabled"
@@ -197,7 +197,7 @@ class LatentUpscaleBy:
 
     class Inputs(BaseModel):
         samples: Latent
-        upscale_method: UpscaleMethod = "nearest-exact"
+        upscale_method: LatentUpscaleMethod = "nearest-exact"
         scale_by: Annotated[float, Widget(step=0.01)] = Field(1.5, ge=0.01, le=8.0)
 
     class Outputs(BaseModel):
@@ -236,6 +236,30 @@ class LatentComposite:
             to.samples, src.samples, inputs.x // 8, inputs.y // 8, inputs.feather // 8
         )
         return self.Outputs(latent=Latent(out, to.noise_mask, to.batch_index))
+
+
+@node("sd.latent_blend", title="Latent Blend", category="latent", comfy="LatentBlend")
+class LatentBlend:
+    """Mix two latents: samples1 x blend_factor + samples2 x (1 - blend_factor). A
+    samples2 of another size is resized to samples1's first (bicubic, centre crop)."""
+
+    class Inputs(BaseModel):
+        samples1: Latent
+        samples2: Latent
+        blend_factor: Annotated[float, Widget(step=0.01)] = Field(0.5, ge=0.0, le=1.0)
+
+    class Outputs(BaseModel):
+        latent: Latent
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.pixels import latent as ops
+
+        first, second = inputs.samples1, inputs.samples2
+        try:
+            out = ops.blend(first.samples, second.samples, inputs.blend_factor)
+        except ValueError as exc:
+            raise NodeInputError("samples2", str(exc)) from None
+        return self.Outputs(latent=Latent(out, first.noise_mask, first.batch_index))
 
 
 @node("sd.latent_from_batch", title="Latent From Batch", category="latent", comfy="LatentFromBatch")

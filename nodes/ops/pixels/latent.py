@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.types import Latent
+from nodes.ops.pixels.bislerp import bislerp
 
 
 def resize(samples: torch.Tensor, height: int, width: int, method: str, crop: str) -> torch.Tensor:
@@ -18,8 +19,24 @@ def resize(samples: torch.Tensor, height: int, width: int, method: str, crop: st
         else:
             keep = round(w * height / width)
             samples = samples[..., (h - keep) // 2 : (h - keep) // 2 + keep, :]
+    if method == "bislerp":
+        return bislerp(samples, height, width)
     smooth = method in ("bilinear", "bicubic")
     return F.interpolate(samples, size=(height, width), mode=method, antialias=smooth)
+
+
+def blend(first: torch.Tensor, second: torch.Tensor, factor: float) -> torch.Tensor:
+    """first * factor + second * (1 - factor); a second latent of another size is first
+    resized to the first's (bicubic, centre crop), as ComfyUI's Latent Blend does. A
+    single second latent blends into every item of the first batch."""
+    if second.shape[-2:] != first.shape[-2:]:
+        second = resize(second, first.shape[-2], first.shape[-1], "bicubic", "center")
+    if second.shape[1] != first.shape[1] or second.shape[0] not in (1, first.shape[0]):
+        raise ValueError(
+            f"cannot blend latents of {tuple(first.shape[:2])} and "
+            f"{tuple(second.shape[:2])} (batch, channels)"
+        )
+    return first * factor + second * (1.0 - factor)
 
 
 def composite(

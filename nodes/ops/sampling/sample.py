@@ -135,9 +135,15 @@ def denoise_latent(
     noise_source = BatchNoise(seed, base.shape, latent.batch_index or range(len(base)))
     noise = noise_source.draw().to(device)
     mask = _latent_mask(latent.noise_mask, base)
-    call = family.model_call(network, model_config, model_schedule(model_config), base, mask)
+    schedule = model_schedule(model_config)
+    source_in, mask_in = _inpaint_inputs(family, model_config, guidance, base, mask)
+    call = family.model_call(network, model_config, schedule, source_in, mask_in)
     denoiser = GuidedDenoiser(
-        call, positive=guidance.positive, negative=guidance.negative, cfg=guidance.cfg
+        call,
+        positive=guidance.positive,
+        negative=guidance.negative,
+        cfg=guidance.cfg,
+        schedule=schedule,
     )
     model: Model = denoiser if mask is None else _Inside(mask, denoiser, base, noise)
     sigmas = sigmas.to(device)
@@ -160,6 +166,32 @@ def _to_model(family: Family, config: Mapping[str, Any], latent: torch.Tensor) -
 def _from_model(family: Family, config: Mapping[str, Any], x: torch.Tensor) -> torch.Tensor:
     shift = float(config.get("latent_shift", family.latent.shift))
     return x.to(torch.float32) / float(config.get("latent_scale", family.latent.scale)) + shift
+
+
+def _inpaint_inputs(
+    family: Family,
+    config: Mapping[str, Any],
+    guidance: Guidance,
+    base: torch.Tensor,
+    mask: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The image and mask an inpainting model sees beside x: those Inpaint Model
+    Conditioning put on the prompts (the first part carrying them decides, as that node
+    sets both prompts alike), else the latent itself and its noise mask."""
+    parts = [*guidance.positive, *guidance.negative]
+    given = next((p.extras for p in parts if "concat_latent_image" in p.extras), None)
+    if given is None:
+        return base, mask
+    image = _to_model(family, config, given["concat_latent_image"].to(torch.float32))
+    image = image.to(base.device)
+    if tuple(image.shape[-2:]) != tuple(base.shape[-2:]):
+        image = F.interpolate(image, size=base.shape[-2:], mode="bilinear")
+    image = image.repeat(-(-base.shape[0] // image.shape[0]), 1, 1, 1)[: base.shape[0]]
+    concat_mask = given.get("concat_mask")
+    if concat_mask is None:
+        return image, mask
+    latent_mask = _latent_mask(concat_mask, base)
+    return image, None if latent_mask is None else latent_mask.round()
 
 
 class _Inside:

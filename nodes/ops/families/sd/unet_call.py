@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.types import ConditioningPart
-from nodes.ops.sampling.denoiser import batched
+from nodes.ops.sampling.denoiser import batched, percent_to_sigma
 from nodes.ops.sampling.samplers.steps import VE
 from nodes.ops.sampling.schedules import Schedule
 from nodes.ops.weights.build import compute_dtype_of
@@ -189,13 +189,3 @@ def _hint(
         pixels = F.interpolate(pixels, size=size, mode="bilinear", antialias=True)
     y0, x0, h, w = region
     return pixels[:, :, y0 * 8 : (y0 + h) * 8, x0 * 8 : (x0 + w) * 8]
-
-
-def percent_to_sigma(schedule: Schedule, percent: float) -> float:
-    """Sampling progress (0 = pure noise, 1 = done) as the sigma reached at that point."""
-    if percent <= 0.0:
-        return float("inf")
-    if percent >= 1.0:
-        return 0.0
-    t = torch.tensor([(1.0 - percent) * (len(schedule.sigmas) - 1)])
-    return float(schedule.t_to_sigma(t)[0])
