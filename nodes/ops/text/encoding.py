@@ -66,9 +66,7 @@ class Stream:
         self.weights.extend([weight] * len(tokens))
 
 
-def _stream(
-    text: str, pad: Literal["eos", "zero"], width: int, lookup: Lookup | None
-) -> Stream:
+def _stream(text: str, pad: Literal["eos", "zero"], width: int, lookup: Lookup | None) -> Stream:
     """The prompt as weighted token ids, with an embedding's vectors where it is named."""
     tokenizer = clip_tokenizer(pad)
     stream = Stream()
@@ -130,9 +128,7 @@ def chunk_count(stream: Stream) -> int:
     return max(1, -(-len(stream.tokens) // (WINDOW - 2)))
 
 
-def _hidden_states(
-    encoder: TextEncoder, rows: Rows, layer: int | None
-) -> tuple[torch.Tensor, Any]:
+def _hidden_states(encoder: TextEncoder, rows: Rows, layer: int | None) -> tuple[torch.Tensor, Any]:
     """The chosen layer's states [n_chunks, 77, width] and the model's whole output.
 
     A layer deeper than the encoder has (CLIP Set Last Layer at -24 on a 12-layer CLIP)
