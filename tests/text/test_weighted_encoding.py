@@ -91,9 +91,9 @@ def test_an_embeddings_weight_moves_its_vectors() -> None:
     encoders = sd_encoders("sd1")
     vectors = torch.randn(2, tiny.WIDTH, generator=torch.Generator().manual_seed(5))
 
-    def lookup(name: str) -> list[torch.Tensor]:
+    def lookup(name: str) -> dict[str, torch.Tensor]:
         assert name == "cat_ti"
-        return [vectors]
+        return {"emb_params": vectors}
 
     def run(prompt: str) -> ConditioningPart:
         return encode(encoders, prompt, embeddings=lookup)

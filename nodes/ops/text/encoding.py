@@ -66,14 +66,17 @@ class Stream:
         self.weights.extend([weight] * len(tokens))
 
 
-def _stream(text: str, pad: Literal["eos", "zero"], width: int, lookup: Lookup | None) -> Stream:
-    """The prompt as weighted token ids, with an embedding's vectors where it is named."""
+def _stream(
+    text: str, pad: Literal["eos", "zero"], width: int, lookup: Lookup | None, encoder: str = ""
+) -> Stream:
+    """The prompt as weighted token ids, with the vectors of an embedding (for `encoder`,
+    of `width`) where one is named."""
     tokenizer = clip_tokenizer(pad)
     stream = Stream()
     for segment, weight in parse_weights(text):
         for piece, is_embedding in split_prompt(segment) if lookup else [(segment, False)]:
             if is_embedding and lookup is not None:
-                stream.add(list(vectors_for(piece, width, lookup)), weight)
+                stream.add(list(vectors_for(piece, encoder, width, lookup)), weight)
             else:
                 stream.add(tokenizer(piece, add_special_tokens=False)["input_ids"], weight)
     return stream
@@ -194,7 +197,7 @@ def encode(
     for e in encoders.encoders:
         text = texts if isinstance(texts, str) else texts[e.name]
         width = int(e.model.config.hidden_size)
-        streams.append(_stream(text, e.pad, width, embeddings))
+        streams.append(_stream(text, e.pad, width, embeddings, e.name))
         check_length(len(streams[-1].tokens), max_tokens)
     chunks = max(chunk_count(s) for s in streams)
     hiddens, pooled = [], None
