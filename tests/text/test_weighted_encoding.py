@@ -154,3 +154,18 @@ def test_a_clip_layer_past_the_encoders_depth_reads_the_last_layer(layer: int) -
         last = model(input_ids=ids).last_hidden_state  # final layer, final norm
     assert torch.equal(deep, last)
     assert not torch.equal(deep, encode(encoders, "a red circle", layer=-3).embeds)
+
+
+def test_a_short_weighted_piece_at_a_window_edge_moves_whole_to_the_next_window() -> None:
+    # 73 tokens, then 3 weighted ones that do not fit the window's last 2 places
+    ids = tokenize_chunks("cat " * 73 + "(red tabby cat:1.2)", "eos")
+    assert ids.shape == (2, 77)
+    assert ids[0, 74].item() == 49407 and ids[0, 75:].tolist() == [49407, 49407]
+    words = clip_tokenizer("eos")("red tabby cat", add_special_tokens=False)["input_ids"]
+    assert ids[1, 1:4].tolist() == words and ids[1, 4].item() == 49407
+
+
+def test_a_long_piece_is_cut_at_the_window_edge() -> None:
+    ids = tokenize_chunks("cat " * 73 + "(" + "red " * 10 + ":1.2)", "eos")
+    red = ids[0, 1:76].tolist().count(736) + ids[1].tolist().count(736)
+    assert ids[0, 74].item() == 736 and ids[0, 76].item() == 49407 and red == 10

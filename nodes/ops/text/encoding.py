@@ -54,16 +54,42 @@ class TextEncoders:
 Token = int | torch.Tensor  # a token id, or one vector of a textual-inversion embedding
 
 
+BODY = WINDOW - 2  # tokens per window between its start and end tokens
+KEEP_WHOLE = 8  # a piece shorter than this moves whole to the next window (ComfyUI's rule)
+
+
 @dataclass
 class Stream:
-    """A prompt as tokens and each token's weight (1.0 unless the prompt says otherwise)."""
+    """A prompt as tokens and each token's weight (1.0 unless the prompt says otherwise),
+    with the sizes of the pieces it was made of (a weighted span, an embedding, the text
+    between)."""
 
     tokens: list[Token] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
+    pieces: list[int] = field(default_factory=list)
 
     def add(self, tokens: list[Token], weight: float) -> None:
         self.tokens.extend(tokens)
         self.weights.extend([weight] * len(tokens))
+        self.pieces.append(len(tokens))
+
+    def windows(self) -> list[tuple[int, int]]:
+        """(start, stop) of each 75-token window's tokens. A piece that does not fit the
+        window's rest goes whole to the next window if it is short (the window is padded),
+        and is cut at the edge if it is long: where ComfyUI cuts, so that long weighted
+        prompts land in the same windows."""
+        windows: list[tuple[int, int]] = []
+        start = end = 0
+        for size in self.pieces:
+            left = size
+            while end - start + left > BODY:
+                if size >= KEEP_WHOLE:
+                    taken = BODY - (end - start)
+                    end, left = end + taken, left - taken
+                windows.append((start, end))
+                start = end
+            end += left
+        return [*windows, (start, end)]
 
 
 def _stream(
@@ -93,15 +119,13 @@ class Rows:
 
 
 def _rows(stream: Stream, pad: Literal["eos", "zero"], chunks: int) -> Rows:
-    """The stream in at least `chunks` windows of start, 75 tokens, end and padding."""
-    body = WINDOW - 2
-    starts = range(0, len(stream.tokens), body)
-    pieces = [(stream.tokens[i : i + body], stream.weights[i : i + body]) for i in starts]
-    pieces = pieces or [([], [])]
-    pieces += [([], []) for _ in range(chunks - len(pieces))]
+    """The stream in at least `chunks` windows of start, up to 75 tokens, end and padding."""
+    spans = stream.windows()
+    spans += [(0, 0)] * (chunks - len(spans))
     pad_id = EOS if pad == "eos" else 0
     rows, subs, weights = [], [], []
-    for r, (piece, piece_weights) in enumerate(pieces):
+    for r, (start, stop) in enumerate(spans):
+        piece = stream.tokens[start:stop]
         row = [BOS] + [pad_id] * WINDOW
         row[len(piece) + 1] = EOS
         for c, item in enumerate(piece, start=1):
@@ -111,7 +135,7 @@ def _rows(stream: Stream, pad: Literal["eos", "zero"], chunks: int) -> Rows:
             else:
                 row[c] = item
         rows.append(row[:WINDOW])
-        weights.append([1.0, *piece_weights] + [1.0] * (WINDOW - 1 - len(piece)))
+        weights.append([1.0, *stream.weights[start:stop]] + [1.0] * (WINDOW - 1 - len(piece)))
     return Rows(torch.tensor(rows, dtype=torch.long), subs, torch.tensor(weights))
 
 
@@ -128,7 +152,7 @@ def check_length(tokens: int, max_tokens: int | None) -> None:
 
 
 def chunk_count(stream: Stream) -> int:
-    return max(1, -(-len(stream.tokens) // (WINDOW - 2)))
+    return len(stream.windows())
 
 
 def _hidden_states(encoder: TextEncoder, rows: Rows, layer: int | None) -> tuple[torch.Tensor, Any]:
