@@ -3,6 +3,8 @@ bit for bit, and a weighted token moves its distance from the empty prompt by it
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -18,6 +20,7 @@ FAMILIES = ("sd1", "sd2", "sdxl")
 RED = 2  # "a red circle": start, a, red, ... the column of "red" in the window
 
 
+@functools.cache  # the models are only read: build each family's once
 def sd_encoders(family: str, layer: int = -1, final_norm: bool = True) -> TextEncoders:
     roles = {name: (pad, pooled) for name, pad, pooled in ROLES[family].values()}
     return TextEncoders(
