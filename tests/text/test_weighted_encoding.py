@@ -13,6 +13,7 @@ from nodes.ops.families.sd.loading import ROLES
 from nodes.ops.text.clip_tokenizer import clip_tokenizer
 from nodes.ops.text.encoding import TextEncoder, TextEncoders, encode, tokenize_chunks
 from nodes.ops.text.flux_encoding import encode_flux, flux_encoders, t5_tokens
+from nodes.ops.text.weighting import apply_weights
 from tests.flux import tiny as flux_tiny
 from tests.sd import tiny
 
@@ -172,3 +173,17 @@ def test_a_long_piece_is_cut_at_the_window_edge() -> None:
     ids = tokenize_chunks("cat " * 73 + "(" + "red " * 10 + ":1.2)", "eos")
     red = ids[0, 1:76].tolist().count(736) + ids[1].tolist().count(736)
     assert ids[0, 74].item() == 736 and ids[0, 76].item() == 49407 and red == 10
+
+
+def test_a_weight_so_large_that_the_encoding_overflows_is_refused() -> None:
+    with pytest.raises(ValueError, match="weight of 1e\\+300 is too large"):
+        encode(sd_encoders("sd1"), "a (red:1e300) circle")
+    assert torch.isfinite(encode(sd_encoders("sd1"), "a (red:666) circle").embeds).all()
+
+
+def test_half_precision_states_are_weighted_in_float32() -> None:
+    states = torch.full((1, 3, 4), 1000.0, dtype=torch.float16)  # 100 x 1000 overflows fp16
+    weights = torch.tensor([[1.0, 100.0, 1.0]], dtype=torch.float64)
+    out = apply_weights(states, torch.zeros(1, 3, 4, dtype=torch.float16), weights)
+    assert out.dtype == torch.float32 and out[0, 1, 0].item() == 100_000.0
+    assert torch.equal(out[0, 0], states[0, 0].float())

@@ -136,7 +136,8 @@ def _rows(stream: Stream, pad: Literal["eos", "zero"], chunks: int) -> Rows:
                 row[c] = item
         rows.append(row[:WINDOW])
         weights.append([1.0, *stream.weights[start:stop]] + [1.0] * (WINDOW - 1 - len(piece)))
-    return Rows(torch.tensor(rows, dtype=torch.long), subs, torch.tensor(weights))
+    ids = torch.tensor(rows, dtype=torch.long)
+    return Rows(ids, subs, torch.tensor(weights, dtype=torch.float64))
 
 
 def tokenize_chunks(text: str, pad: Literal["eos", "zero"], chunks: int = 0) -> torch.Tensor:
@@ -196,7 +197,7 @@ def encode_one(
     hidden, out = _hidden_states(encoder, rows, layer)
     if any_weighted(rows.weights):
         empty, _ = _hidden_states(encoder, _rows(Stream(), encoder.pad, 1), layer)
-        hidden = apply_weights(hidden, empty, rows.weights.to(hidden.device))
+        hidden = apply_weights(hidden, empty, rows.weights)
     hidden = hidden.reshape(1, -1, hidden.shape[-1]).to("cpu", torch.float32)
     pooled = None
     if encoder.pooled:

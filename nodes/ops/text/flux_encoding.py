@@ -74,7 +74,7 @@ def t5_states(
     states = states_of(ids)
     if any_weighted(weights):
         empty = states_of([EOS_ID] + [PAD_ID] * (len(ids) - 1))
-        states = apply_weights(states, empty, torch.tensor([weights], device=device))
+        states = apply_weights(states, empty, torch.tensor([weights], dtype=torch.float64))
     return states.to("cpu", torch.float32)
 
 

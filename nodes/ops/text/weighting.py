@@ -106,7 +106,13 @@ def apply_weights(states: torch.Tensor, empty: torch.Tensor, weights: torch.Tens
     """Move each token's states away from the empty prompt's by its weight.
 
     states [batch, tokens, width]; empty [1, tokens, width], the empty prompt encoded at the
-    same length; weights [batch, tokens]. Positions of weight 1 are returned unchanged."""
-    w = weights.to(states.dtype)[..., None]
-    moved = (states - empty) * w + empty
-    return torch.where(w != 1.0, moved, states)
+    same length; weights [batch, tokens] (float64 on the CPU, so that a huge weight is shown
+    as written). Positions of weight 1 are returned unchanged (as float32)."""
+    # in float32 at least, as ComfyUI: fp16 states times a weight of 100 would overflow
+    states, empty = states.float(), empty.float()
+    w = weights.to(states.dtype).to(states.device)[..., None]  # (MPS has no float64)
+    moved = torch.where(w != 1.0, (states - empty) * w + empty, states)
+    if bool((torch.isfinite(states) & ~torch.isfinite(moved)).any()):
+        largest = float(weights.abs().max())
+        raise ValueError(f"a prompt weight of {largest:g} is too large: the encoding overflows")
+    return moved
