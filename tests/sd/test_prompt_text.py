@@ -71,8 +71,7 @@ def test_an_embedding_needing_code_to_load_is_refused_at_the_text_input(
 ) -> None:
     folder = sd_settings.models_dir / "embeddings"
     folder.mkdir(parents=True, exist_ok=True)
-    params = torch.nn.ParameterDict({"*": torch.nn.Parameter(torch.zeros(1, tiny.WIDTH))})
-    torch.save({"string_to_param": params}, folder / "old.pt")
+    torch.save({"string_to_param": torch.nn.Linear(tiny.WIDTH, 1)}, folder / "old.pt")
     result = sd_executor.run(graphs.txt2img(prompt="a embedding:old cat"))
     assert result.error is not None
     assert (result.error.node, result.error.input) == ("pos", "text")

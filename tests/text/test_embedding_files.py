@@ -68,13 +68,20 @@ def test_an_embedding_of_another_width_is_refused_by_name() -> None:
         vectors_for("style", "clip_h", 1024, lambda _: {"emb_params": VECTORS})
 
 
-def test_a_file_that_needs_full_unpickling_is_refused_with_a_sentence(tmp_path: Path) -> None:
-    # The original textual_inversion code saved a ParameterDict: a module, not data.
+def test_the_original_textual_inversion_parameter_dict_gives_its_vectors(tmp_path: Path) -> None:
+    # The original textual_inversion code saved string_to_param as a ParameterDict (a
+    # module); an inert stand-in takes its tensors without running its code.
     params = torch.nn.ParameterDict({"*": torch.nn.Parameter(VECTORS.clone())})
     torch.save({"string_to_token": {"*": 265}, "string_to_param": params}, tmp_path / "old.pt")
+    found = read_embedding(tmp_path / "old.pt")
+    assert list(found) == ["string_to_param.*"] and torch.equal(found["string_to_param.*"], VECTORS)
+
+
+def test_a_file_that_needs_full_unpickling_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    torch.save({"string_to_param": torch.nn.Linear(768, 2)}, tmp_path / "module.pt")
     with pytest.raises(CheckpointError, match="needs unpickling arbitrary code") as caught:
-        read_embedding(tmp_path / "old.pt")
-    assert "ParameterDict" in str(caught.value) and "old.pt" in str(caught.value)
+        read_embedding(tmp_path / "module.pt")
+    assert "Linear" in str(caught.value) and "module.pt" in str(caught.value)
 
 
 class _RunsCode:

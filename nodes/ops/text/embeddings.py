@@ -4,9 +4,11 @@ diffusers' learned_embeds.bin)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -37,10 +39,12 @@ def split_prompt(text: str) -> list[tuple[str, bool]]:
 def read_embedding(path: Path) -> dict[str, torch.Tensor]:
     """Every vector set in an embedding file by its name in the file, each [n_vectors,
     width]: A1111's .pt (`string_to_param.*`, nested in a pickled dict) and .safetensors
-    (`emb_params`), SDXL's `clip_l`/`clip_g`, diffusers' learned_embeds.bin ({token: vector})."""
+    (`emb_params`), SDXL's `clip_l`/`clip_g`, diffusers' learned_embeds.bin ({token: vector})
+    and the original textual-inversion code's pickled ParameterDict."""
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
         found = read_state_dict(path)[0]
     else:
+        _allow_parameter_dicts()
         found = dict(_tensors_in(read_pickle(path)))
     vectors = {
         name: t.detach()[None] if t.dim() == 1 else t.detach()
@@ -56,12 +60,32 @@ def _tensors_in(
     value: object, name: str = "", depth: int = 0
 ) -> Iterator[tuple[str, torch.Tensor]]:
     """(dotted name, tensor) in a pickled embedding, in file order, however dicts nest them."""
+    if isinstance(value, _ParameterDictData):
+        value = value.tensors
     if isinstance(value, torch.Tensor):
         yield name, value
     elif depth < _MAX_DEPTH and isinstance(value, dict | list | tuple):
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             yield from _tensors_in(item, f"{name}.{key}" if name else str(key), depth + 1)
+
+
+class _ParameterDictData:
+    """Inert stand-in for the torch.nn.ParameterDict that the original textual-inversion
+    code pickled (its `string_to_param`): unpickling keeps the module's tensors, runs none
+    of its code."""
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple):  # (state, slot state)
+            state = state[0]
+        parameters = state.get("_parameters") if isinstance(state, dict) else None
+        self.tensors = dict(parameters) if isinstance(parameters, dict) else {}
+
+
+@functools.cache
+def _allow_parameter_dicts() -> None:
+    parameter_dict = "torch.nn.modules.container.ParameterDict"
+    torch.serialization.add_safe_globals([(_ParameterDictData, parameter_dict)])
 
 
 def vectors_for(name: str, encoder: str, width: int, lookup: Lookup) -> torch.Tensor:
