@@ -69,7 +69,9 @@ def with_extras(conditioning: Conditioning, **extras: Any) -> Conditioning:
     comfy="CLIPSetLastLayer",
 )
 class ClipSetLastLayer:
-    """Read the prompt from an earlier layer of the text encoder (-2 is "clip skip 2")."""
+    """Read the prompt from an earlier layer of the text encoder (-2 is "clip skip 2"). A
+    layer past the encoder's depth (-24 on a 12-layer CLIP-L) reads the last layer, as in
+    ComfyUI."""
 
     class Inputs(BaseModel):
         clip: Clip
@@ -85,7 +87,8 @@ class ClipSetLastLayer:
 
 @node("sd.encode_prompt", title="Encode Prompt", category="conditioning", comfy="CLIPTextEncode")
 class EncodePrompt:
-    """Text to conditioning. Prompts longer than 75 tokens are encoded in chunks."""
+    """Text to conditioning. `(word:1.2)` weights a word, `(word)` by 1.1, `\\(` is a literal
+    parenthesis; prompts longer than 75 tokens are encoded in chunks."""
 
     class Inputs(BaseModel):
         text: Prompt = ""

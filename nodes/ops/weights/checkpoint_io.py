@@ -59,6 +59,12 @@ def read_state_dict(
     return _unwrap(path, _load_pickle(path, device))
 
 
+def read_pickle(path: str | Path, device: str | torch.device = "cpu") -> Any:
+    """What a pickled file holds, read by the weights_only unpickler: tensors, plain
+    containers, numbers and text (A1111's embeddings nest their tensors in dicts)."""
+    return _load_pickle(_existing(path), device)
+
+
 def read_tensors(
     path: str | Path, select: Callable[[list[str]], list[str]]
 ) -> dict[str, torch.Tensor]:

@@ -1,0 +1,1 @@
+"""Prompt text: weighting syntax, weighted encoding, embedding files."""
