@@ -56,6 +56,14 @@ class GuidedDenoiser:
         else:
             cond = self._combine(x, sigma, self.positive)
             uncond = self._combine(x, sigma, self.negative)
+        return self._guide(x, sigma, cond, uncond)
+
+    def _guide(
+        self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor
+    ) -> torch.Tensor:
+        """Classifier-free guidance: the one place cond and uncond meet (with x and sigma at
+        hand), so samplers that
+        need the unconditional prediction and guidance rescalers can hook here."""
         return uncond + self.cfg * (cond - uncond)
 
     def _combine(
