@@ -62,8 +62,8 @@ class GuidedDenoiser:
         self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor
     ) -> torch.Tensor:
         """Classifier-free guidance: the one place cond and uncond meet (with x and sigma at
-        hand), so samplers that
-        need the unconditional prediction and guidance rescalers can hook here."""
+        hand), so samplers that need the unconditional prediction and guidance rescalers
+        can hook here."""
         return uncond + self.cfg * (cond - uncond)
 
     def _combine(
