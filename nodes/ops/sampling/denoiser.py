@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import torch
 
 from engine.types import ConditioningPart
+from nodes.ops.sampling.guidance import rescaled_cfg
 from nodes.ops.sampling.samplers.steps import Noising
 
 Region = tuple[int, int, int, int]  # top, left, height, width in latent cells
@@ -42,10 +43,12 @@ class GuidedDenoiser:
         positive: Sequence[ConditioningPart],
         negative: Sequence[ConditioningPart],
         cfg: float,
+        rescale: float = 0.0,
     ) -> None:
         self.call = call
         self.noising = call.noising
         self.positive, self.negative, self.cfg = positive, negative, cfg
+        self.rescale = rescale  # RescaleCFG's multiplier (0: plain CFG)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if self.cfg == 1.0 or not self.negative:  # guidance would change nothing: skip a pass
@@ -64,6 +67,8 @@ class GuidedDenoiser:
         """Classifier-free guidance: the one place cond and uncond meet (with x and sigma at
         hand), so samplers that need the unconditional prediction and guidance rescalers
         can hook here."""
+        if self.rescale:
+            return rescaled_cfg(x, sigma, cond, uncond, self.cfg, self.rescale)
         return uncond + self.cfg * (cond - uncond)
 
     def _combine(

@@ -137,7 +137,11 @@ def denoise_latent(
     mask = _latent_mask(latent.noise_mask, base)
     call = family.model_call(network, model_config, model_schedule(model_config), base, mask)
     denoiser = GuidedDenoiser(
-        call, positive=guidance.positive, negative=guidance.negative, cfg=guidance.cfg
+        call,
+        positive=guidance.positive,
+        negative=guidance.negative,
+        cfg=guidance.cfg,
+        rescale=float(model_config.get("rescale_cfg", 0.0)),  # set by RescaleCFG
     )
     model: Model = denoiser if mask is None else _Inside(mask, denoiser, base, noise)
     sigmas = sigmas.to(device)
