@@ -3,6 +3,7 @@ RescaleCFG's guidance, FreeU v2's backbone boost and skip filter, weight merges.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +14,12 @@ from engine.types import Model
 from nodes.ops.families.model_patches import merge_models
 from nodes.ops.families.patches import unet_in_use
 from nodes.ops.families.sd.freeu import FreeU, fourier_filter, scale_backbone
+from nodes.ops.families.sd.saving import save_checkpoint
 from nodes.ops.sampling.guidance import rescaled_cfg
+from nodes.ops.weights.checkpoint_io import read_state_dict
 from nodes.ops.weights.merge import blended
 from tests.sd import tiny
+from tests.sd.conftest import port_values
 
 
 def predictions() -> tuple[torch.Tensor, ...]:
@@ -143,3 +147,22 @@ def test_merge_of_other_families_is_refused_with_a_sentence() -> None:
     inpaint = as_model(store, tiny.unet("sd1", inpaint=True), "c")
     with pytest.raises(ValueError, match=r"conv_in\.weight is"):
         merge_models(sd1, inpaint, 0.5)
+
+
+def test_saving_a_merged_model_writes_the_blend(tmp_path: Path) -> None:
+    model, clip, vae, store = port_values("sd1")
+    other, _, _, _kept = port_values("sd1")  # its store holds the network
+    with torch.no_grad():
+        for param in other.handle.get().parameters():
+            param.add_(torch.randn_like(param))
+    merged = merge_models(model, other, 0.3)
+    save_checkpoint(tmp_path / "merged.safetensors", merged, clip, vae, store)
+    reference = averaged(model.handle.get(), other.handle.get(), 0.3)
+    ref_model = Model(
+        store.handle(ModelKey("ref", "x", "0", "unet"), lambda: reference), model.config
+    )
+    save_checkpoint(tmp_path / "reference.safetensors", ref_model, clip, vae, store)
+    written, _ = read_state_dict(tmp_path / "merged.safetensors")
+    wanted, _ = read_state_dict(tmp_path / "reference.safetensors")
+    assert written.keys() == wanted.keys()
+    assert all(torch.allclose(written[k], wanted[k], atol=1e-6) for k in wanted)
