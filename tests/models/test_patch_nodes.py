@@ -9,6 +9,7 @@ import torch
 
 from engine.executor import Executor
 from engine.settings import Settings
+from formats.load import to_workflow
 from nodes.ops.families.sd.saving import save_checkpoint
 from tests.sd import graphs
 from tests.sd.conftest import port_values
@@ -161,3 +162,87 @@ def test_comfyui_aliases(sd_executor: Executor) -> None:
         "VAEEncodeTiled": "sd.vae_encode_tiled",
     }
     assert {c: registry.by_comfy(c).id for c in names} == names
+
+
+def comfy_prompt(second: str) -> dict[str, object]:
+    """A ComfyUI API-format prompt using every node of this pack, as ComfyUI would save it."""
+    return {
+        "1": {
+            "class_type": "CheckpointLoaderSimple",
+            "inputs": {"ckpt_name": "tiny_sd1.safetensors"},
+        },
+        "2": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": second}},
+        "3": {
+            "class_type": "ModelMergeSimple",
+            "inputs": {"model1": ["1", 0], "model2": ["2", 0], "ratio": 0.6},
+        },
+        "4": {
+            "class_type": "CLIPMergeSimple",
+            "inputs": {"clip1": ["1", 1], "clip2": ["2", 1], "ratio": 0.6},
+        },
+        "5": {
+            "class_type": "LoraLoaderModelOnly",
+            "inputs": {"model": ["3", 0], "lora_name": "l.safetensors", "strength_model": 0.5},
+        },
+        "6": {
+            "class_type": "FreeU_V2",
+            "inputs": {"model": ["5", 0], "b1": 1.3, "b2": 1.4, "s1": 0.9, "s2": 0.2},
+        },
+        "7": {"class_type": "RescaleCFG", "inputs": {"model": ["6", 0], "multiplier": 0.7}},
+        "8": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red circle", "clip": ["4", 0]}},
+        "9": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 0]}},
+        "10": {
+            "class_type": "EmptyLatentImage",
+            "inputs": {"width": 64, "height": 64, "batch_size": 1},
+        },
+        "11": {
+            "class_type": "KSampler",
+            "inputs": {
+                "model": ["7", 0],
+                "positive": ["8", 0],
+                "negative": ["9", 0],
+                "latent_image": ["10", 0],
+                "seed": 3,
+                "steps": 3,
+                "cfg": 7.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "denoise": 1.0,
+            },
+        },
+        "12": {
+            "class_type": "VAEDecodeTiled",
+            "inputs": {
+                "samples": ["11", 0],
+                "vae": ["1", 2],
+                "tile_size": 64,
+                "overlap": 32,
+                "temporal_size": 64,
+                "temporal_overlap": 8,
+            },
+        },
+        "13": {
+            "class_type": "VAEEncodeTiled",
+            "inputs": {
+                "pixels": ["12", 0],
+                "vae": ["1", 2],
+                "tile_size": 64,
+                "overlap": 32,
+                "temporal_size": 64,
+                "temporal_overlap": 8,
+            },
+        },
+        "14": {"class_type": "SaveImage", "inputs": {"images": ["12", 0], "filename_prefix": "m"}},
+    }
+
+
+@pytest.mark.slow
+def test_a_comfyui_prompt_with_every_node_runs_unchanged(
+    sd_executor: Executor, sd_settings: Settings, other_sd1: str
+) -> None:
+    write_lora(sd_settings.models_dir / "loras" / "l.safetensors", "sd1")
+    workflow = to_workflow(comfy_prompt(other_sd1), sd_executor.registry)
+    result = sd_executor.run(workflow, targets=["14", "13", "12"])
+    assert result.status == "success", result.error or result.problems
+    assert tuple(result.values["12"]["image"].pixels.shape) == (1, 64, 64, 3)
+    assert tuple(result.values["13"]["latent"].samples.shape) == (1, 4, 8, 8)
