@@ -166,3 +166,28 @@ def test_saving_a_merged_model_writes_the_blend(tmp_path: Path) -> None:
     wanted, _ = read_state_dict(tmp_path / "reference.safetensors")
     assert written.keys() == wanted.keys()
     assert all(torch.allclose(written[k], wanted[k], atol=1e-6) for k in wanted)
+
+
+def test_flux_transformers_merge_too() -> None:
+    from tests.flux import tiny as flux
+
+    first, second = flux.transformer(seed=0), flux.transformer(seed=9)
+    reference = flux.transformer(seed=0)
+    theirs = second.state_dict()
+    blend = {k: 0.3 * v + 0.7 * theirs[k] for k, v in first.state_dict().items()}
+    reference.load_state_dict(blend)
+    gen = torch.Generator().manual_seed(0)
+    inputs = dict(
+        hidden_states=torch.randn(1, 16, first.config.in_channels, generator=gen),
+        encoder_hidden_states=torch.randn(1, 5, first.config.joint_attention_dim, generator=gen),
+        pooled_projections=torch.randn(1, first.config.pooled_projection_dim, generator=gen),
+        timestep=torch.tensor([0.5]),
+        img_ids=torch.zeros(16, 3),
+        txt_ids=torch.zeros(5, 3),
+        guidance=torch.tensor([3.5]),
+    )
+    with torch.no_grad(), blended(first, second, 0.3):
+        merged = first(**inputs).sample
+    with torch.no_grad():
+        wanted = reference(**inputs).sample
+    torch.testing.assert_close(merged, wanted)
