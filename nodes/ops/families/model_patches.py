@@ -89,6 +89,8 @@ def merged(first: Any, second: Any, ratio: float, problem: str | None) -> Any:
     """ratio * first + (1 - ratio) * second, weight by weight (refused with `problem`)."""
     if problem:
         raise ValueError(f"these cannot be merged: {problem}")
+    if ratio == 1.0:  # all the first: the same weights, without blending every layer
+        return first
     ours, theirs = _leaves(first), _leaves(second)
     if any(a is b for a in ours for b in theirs):
         return _same_network_merge(first, second, ratio)
