@@ -191,3 +191,9 @@ def test_flux_transformers_merge_too() -> None:
     with torch.no_grad():
         wanted = reference(**inputs).sample
     torch.testing.assert_close(merged, wanted)
+
+
+def test_rescale_at_sigma_zero_is_plain_cfg_not_nan() -> None:
+    x, _, cond, uncond = predictions()
+    out = rescaled_cfg(x, torch.tensor(0.0), cond, uncond, 7.0, 0.7)
+    torch.testing.assert_close(out, uncond + 7.0 * (cond - uncond))

@@ -37,12 +37,14 @@ def rescaled_cfg(
     """The guided x0 estimate from the conditional and unconditional x0 estimates of the
     noisy `x` at noise level `sigma`, with the guided v's std rescaled to the conditional
     v's, mixed in by `multiplier`."""
+    plain = uncond + cfg * (cond - uncond)
     s = _levels(sigma, x)
+    if bool((s == 0).any()):  # no noise left: v is undefined there, and CFG is all there is
+        return plain
     root = (s * s + 1.0).sqrt()
     x_vp = x / (s * s + 1.0)  # x in variance-preserving terms, divided once more by root
     v_cond = (x_vp - cond) * root / s
-    v_uncond = (x_vp - uncond) * root / s
-    v_cfg = v_uncond + cfg * (v_cond - v_uncond)
+    v_cfg = (x_vp - plain) * root / s  # v is linear in x0: the guided v is plain CFG's
     v_rescaled = v_cfg * (_std(v_cond) / _std(v_cfg))
     v_final = multiplier * v_rescaled + (1.0 - multiplier) * v_cfg
     return x_vp - v_final * s / root
