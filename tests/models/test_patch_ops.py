@@ -197,3 +197,21 @@ def test_rescale_at_sigma_zero_is_plain_cfg_not_nan() -> None:
     x, _, cond, uncond = predictions()
     out = rescaled_cfg(x, torch.tensor(0.0), cond, uncond, 7.0, 0.7)
     torch.testing.assert_close(out, uncond + 7.0 * (cond - uncond))
+
+
+def sdxl_output(unet: Any) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(1, 4, 16, 16, generator=gen)
+    context = torch.randn(1, 7, 2 * tiny.WIDTH, generator=gen)
+    added = {"text_embeds": torch.randn(1, tiny.WIDTH, generator=gen), "time_ids": torch.ones(1, 6)}
+    with torch.no_grad():
+        return unet(x, torch.tensor([500.0]), context, added_cond_kwargs=added).sample
+
+
+def test_freeu_on_an_sdxl_unet() -> None:
+    unet = tiny.unet("sdxl")  # cross-attention up blocks first, as SDXL's
+    plain = sdxl_output(unet)
+    with FreeU(1.0, 1.0, 1.0, 1.0).applied(unet):
+        assert torch.equal(sdxl_output(unet), plain)
+    with FreeU(1.3, 1.4, 0.9, 0.2).applied(unet):
+        assert (sdxl_output(unet) - plain).abs().max() > 1e-3
