@@ -6,9 +6,9 @@ duration of the work. Which layer a LoRA's names mean is the family's business
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -26,6 +26,7 @@ from nodes.ops.weights.lora import (
     patched,
     targets,
 )
+from nodes.ops.weights.merge import MergePatch, blended
 
 
 def lora_layers(store: ModelStore, patch: LoraPatch) -> dict[str, LoraLayer]:
@@ -87,19 +88,66 @@ def encoder_updates(
     return per_encoder
 
 
+class NetworkHook(Protocol):
+    """What a model patch node (FreeU...) adds around the network's use, in config["hooks"]."""
+
+    def applied(self, network: Any) -> AbstractContextManager[Any]: ...
+
+
 @contextmanager
 def unet_in_use(model: Model, store: ModelStore) -> Iterator[Any]:
-    unet = model.handle.get()
-    with patched(unet, unet_updates(model, unet, store)):
+    with _unet_weights(model, store) as unet, ExitStack() as hooks:
+        for hook in model.config.get("hooks", ()):
+            hooks.enter_context(hook.applied(unet))
         yield unet
 
 
 @contextmanager
-def clip_in_use(clip: Clip, store: ModelStore) -> Iterator[TextEncoders]:
-    encoders: TextEncoders = clip.handle.get()
-    updates = encoder_updates(clip, encoders, store)
-    with _all_patched([(e.model, u) for e, u in zip(encoders.encoders, updates, strict=True)]):
-        yield encoders
+def _unet_weights(model: Any, store: ModelStore) -> Iterator[Any]:
+    """The network computing with this model's weights: its merge and LoRAs applied."""
+    merge: MergePatch | None = model.config.get("merge")
+    if merge is None:
+        unet = model.handle.get()
+        with patched(unet, unet_updates(model, unet, store)):
+            yield unet
+        return
+    with (
+        _unet_weights(merge.first, store) as first,
+        _unet_weights(merge.second, store) as second,
+    ):
+        _distinct(first, second)
+        updates = unet_updates(model, first, store)  # LoRAs added after the merge count whole
+        with (
+            patched(first, updates),
+            patched(second, updates),
+            blended(first, second, merge.ratio),
+        ):
+            yield first
+
+
+@contextmanager
+def clip_in_use(clip: Any, store: ModelStore) -> Iterator[TextEncoders]:
+    merge: MergePatch | None = clip.config.get("merge")
+    if merge is None:
+        encoders: TextEncoders = clip.handle.get()
+        updates = encoder_updates(clip, encoders, store)
+        with _all_patched([(e.model, u) for e, u in zip(encoders.encoders, updates, strict=True)]):
+            yield encoders
+        return
+    with clip_in_use(merge.first, store) as first, clip_in_use(merge.second, store) as second:
+        pairs = list(zip(first.encoders, second.encoders, strict=True))
+        updates = encoder_updates(clip, first, store)
+        patches = [(e.model, u) for pair, u in zip(pairs, updates, strict=True) for e in pair]
+        with _all_patched(patches), ExitStack() as stack:
+            for mine, other in pairs:
+                _distinct(mine.model, other.model)
+                stack.enter_context(blended(mine.model, other.model, merge.ratio))
+            yield first
+
+
+def _distinct(first: Any, second: Any) -> None:
+    if first is second:  # Model Merge Simple folds a model merged with itself into LoRAs
+        raise ValueError("a merge whose two sides share one network cannot be blended")
 
 
 @contextmanager

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.types import ConditioningPart
+from nodes.ops.sampling.guidance import rescaled_cfg
 from nodes.ops.sampling.samplers.steps import Noising
 from nodes.ops.sampling.schedules import Schedule
 
@@ -58,6 +59,7 @@ class GuidedDenoiser:
         negative: Sequence[ConditioningPart],
         cfg: float,
         schedule: Schedule | None = None,
+        rescale: float = 0.0,
     ) -> None:
         self.call = call
         self.noising = call.noising
@@ -65,6 +67,7 @@ class GuidedDenoiser:
         # Sigma bounds of each part's timestep range, by part identity (None: always on).
         self._ranges = {id(p): sigma_range(p, schedule) for p in (*positive, *negative)}
         self._weights: dict[tuple[int, tuple[int, ...]], tuple[Region, torch.Tensor]] = {}
+        self.rescale = rescale  # RescaleCFG's multiplier (0: plain CFG)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         positive = self._active(self.positive, sigma)
@@ -86,6 +89,8 @@ class GuidedDenoiser:
         """Classifier-free guidance: the one place cond and uncond meet (with x and sigma at
         hand), so samplers that need the unconditional prediction and guidance rescalers
         can hook here."""
+        if self.rescale:
+            return rescaled_cfg(x, sigma, cond, uncond, self.cfg, self.rescale)
         return uncond + self.cfg * (cond - uncond)
 
     def _active(

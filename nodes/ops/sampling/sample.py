@@ -144,6 +144,7 @@ def denoise_latent(
         negative=guidance.negative,
         cfg=guidance.cfg,
         schedule=schedule,
+        rescale=float(model_config.get("rescale_cfg", 0.0)),  # set by RescaleCFG
     )
     model: Model = denoiser if mask is None else _Inside(mask, denoiser, base, noise)
     sigmas = sigmas.to(device)
