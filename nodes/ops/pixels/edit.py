@@ -1,0 +1,118 @@
+"""Image edits with ComfyUI's semantics: scale by a factor, crop, pad for outpainting, batch
+two images, paste one image into another through a mask. Images are [B, H, W, 3] in [0, 1],
+masks [B, H, W] with 1 = selected."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from nodes.ops.pixels.image import resize
+
+# Outpainting fills the new border with mid grey: the VAE's neutral colour, so the encoded
+# latent there carries no colour for the sampler to keep.
+PAD_GREY = 0.5
+
+
+def scale_by(pixels: torch.Tensor, factor: float, method: str) -> torch.Tensor:
+    """Both sides multiplied by `factor` and rounded (at least one pixel)."""
+    height, width = pixels.shape[1:3]
+    new_w, new_h = max(1, round(width * factor)), max(1, round(height * factor))
+    return resize(pixels, new_w, new_h, method, "disabled")
+
+
+def crop(pixels: torch.Tensor, width: int, height: int, x: int, y: int) -> torch.Tensor:
+    """The width x height window at (x, y). As in ComfyUI, a corner past the image is moved
+    to its last column or row, and the window is cut at the image's edge (so the result is
+    at least 1x1 and may be smaller than asked)."""
+    x = min(x, pixels.shape[2] - 1)
+    y = min(y, pixels.shape[1] - 1)
+    return pixels[:, y : y + height, x : x + width].clone()
+
+
+def outpaint_feather(
+    height: int, width: int, sides: tuple[int, int, int, int], feathering: int
+) -> torch.Tensor:
+    """The mask over the original image: 0 inside, rising as (f - d)^2 / f^2 within
+    `feathering` pixels of each padded side (d: distance to that side). ComfyUI skips the
+    feather when it is at least half the image's height or width."""
+    left, top, right, bottom = sides
+    mask = torch.zeros(height, width)
+    if feathering <= 0 or 2 * feathering >= height or 2 * feathering >= width:
+        return mask
+    rows = torch.arange(height, dtype=torch.float32)[:, None]
+    cols = torch.arange(width, dtype=torch.float32)[None, :]
+    far_h, far_w = torch.full_like(rows, height), torch.full_like(cols, width)
+    distance = torch.minimum(
+        torch.minimum(rows if top else far_h, height - rows if bottom else far_h),
+        torch.minimum(cols if left else far_w, width - cols if right else far_w),
+    )
+    fade = ((feathering - distance) / feathering).clamp(min=0.0)
+    return torch.where(distance < feathering, fade * fade, mask)
+
+
+def pad_for_outpaint(
+    pixels: torch.Tensor, left: int, top: int, right: int, bottom: int, feathering: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(padded image with a grey border, [1, H, W] mask: 1 over the border, feathered into
+    the original along the padded sides)."""
+    batch, height, width, channels = pixels.shape
+    new_h, new_w = height + top + bottom, width + left + right
+    padded = torch.full((batch, new_h, new_w, channels), PAD_GREY, dtype=pixels.dtype)
+    padded[:, top : top + height, left : left + width] = pixels
+    mask = torch.ones(new_h, new_w)
+    sides = (left, top, right, bottom)
+    mask[top : top + height, left : left + width] = outpaint_feather(
+        height, width, sides, feathering
+    )
+    return padded, mask[None]
+
+
+def repeat_to_batch(tensor: torch.Tensor, batch: int) -> torch.Tensor:
+    """Cycle a batch's items (or cut it) to `batch` items."""
+    if tensor.shape[0] == batch:
+        return tensor
+    times = -(-batch // tensor.shape[0])
+    return tensor.repeat(times, *([1] * (tensor.dim() - 1)))[:batch]
+
+
+def batch(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """One batch of both; the second is scaled (bilinear, centre-cropped to the first's
+    aspect ratio) to the first's size when the sizes differ."""
+    height, width = first.shape[1:3]
+    if second.shape[1:3] != first.shape[1:3]:
+        second = resize(second, width, height, "bilinear", "center")
+    return torch.cat([first, second.to(first.dtype)])
+
+
+def composite(
+    destination: torch.Tensor,
+    source: torch.Tensor,
+    x: int,
+    y: int,
+    mask: torch.Tensor | None,
+    resize_source: bool,
+) -> torch.Tensor:
+    """`source` pasted into `destination` with its top-left corner at (x, y), blended by
+    `mask` (scaled to the source's size; 1 = source). The source is first scaled to the
+    destination's size when `resize_source`; batches are cycled to the destination's."""
+    out = destination.clone()
+    height, width = destination.shape[1:3]
+    if resize_source:
+        source = resize(source, width, height, "bilinear", "disabled")
+    source = repeat_to_batch(source, destination.shape[0])
+    x, y = min(x, width), min(y, height)
+    visible_h, visible_w = min(source.shape[1], height - y), min(source.shape[2], width - x)
+    if visible_h <= 0 or visible_w <= 0:
+        return out
+    if mask is None:
+        weight = torch.ones(source.shape[0], *source.shape[1:3], 1)
+    else:
+        flat = mask.reshape(-1, 1, *mask.shape[-2:]).to(torch.float32)
+        weight = F.interpolate(flat, size=source.shape[1:3], mode="bilinear")
+        weight = repeat_to_batch(weight, source.shape[0]).movedim(1, -1)
+    weight = weight[:, :visible_h, :visible_w]
+    region = out[:, y : y + visible_h, x : x + visible_w]
+    pasted = source[:, :visible_h, :visible_w].to(out.dtype)
+    out[:, y : y + visible_h, x : x + visible_w] = pasted * weight + region * (1 - weight)
+    return out
