@@ -1,0 +1,161 @@
+"""The image-edit and mask nodes through the executor: ComfyUI's API prompts run unchanged,
+files are read from input/, bad input names the node's input, and Save Image (WebSocket)
+sends ComfyUI's binary PNG frame."""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image as PILImage
+
+from apps.jobs.messages import JobMessages
+from engine.executor import Executor
+from engine.registry import Registry
+from engine.settings import Settings
+from formats.comfy_api import from_comfy_api
+from tests.conftest import graph, link
+
+
+def run(executor: Executor, workflow: Any, *targets: str) -> dict[str, Any]:
+    result = executor.run(workflow, targets=list(targets) or None)
+    assert result.status == "success", result.error or result.problems
+    return dict(result.values)
+
+
+def test_a_comfyui_outpainting_prompt_runs_with_outputs_in_comfyui_order(
+    executor: Executor, registry: Registry
+) -> None:
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 8, "color": 0xFF0000}},
+        "2": {
+            "class_type": "ImagePadForOutpaint",
+            "inputs": {"image": ["1", 0], "left": 8, "top": 0, "right": 0, "bottom": 0},
+        },
+        "3": {"class_type": "MaskToImage", "inputs": {"mask": ["2", 1]}},
+        "4": {"class_type": "ImageBatch", "inputs": {"image1": ["2", 0], "image2": ["3", 0]}},
+    }
+    values = run(executor, from_comfy_api(prompt, registry), "4")
+    batch = values["4"]["image"].pixels
+    assert batch.shape == (2, 8, 24, 3)
+    assert batch[0, 0, 0].tolist() == [0.5, 0.5, 0.5]  # the grey border of the padded image
+    assert batch[1, 0, 0].tolist() == [1.0, 1.0, 1.0]  # ...which its mask selects
+
+
+def test_comfyui_mask_prompt_grows_inverts_and_combines(
+    executor: Executor, registry: Registry
+) -> None:
+    prompt = {
+        "1": {"class_type": "SolidMask", "inputs": {"value": 0.0, "width": 9, "height": 9}},
+        "2": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 1, "height": 1}},
+        "3": {
+            "class_type": "MaskComposite",
+            "inputs": {
+                "destination": ["1", 0],
+                "source": ["2", 0],
+                "x": 4,
+                "y": 4,
+                "operation": "or",
+            },
+        },
+        "4": {"class_type": "GrowMask", "inputs": {"mask": ["3", 0], "expand": 2}},
+        "5": {"class_type": "InvertMask", "inputs": {"mask": ["4", 0]}},
+        "6": {"class_type": "FeatherMask", "inputs": {"mask": ["5", 0], "left": 1}},
+    }
+    values = run(executor, from_comfy_api(prompt, registry), "4", "6")
+    grown = values["4"]["mask"].values
+    assert float(grown.sum()) == 13  # GrowMask's default: tapered corners
+    assert float(values["6"]["mask"].values[0, 4, 4]) == 0.0
+
+
+def test_load_image_mask_alpha_is_the_transparency(executor: Executor, settings: Settings) -> None:
+    rgba = np.zeros((4, 6, 4), dtype=np.uint8)
+    rgba[..., 1] = 255
+    rgba[..., 3] = 255
+    rgba[:, :2, 3] = 0  # the left two columns are transparent
+    PILImage.fromarray(rgba, "RGBA").save(settings.input_dir / "cut.png")
+    workflow = graph(
+        alpha=("image.load_mask", {"image": "cut.png", "channel": "alpha"}),
+        green=("image.load_mask", {"image": "cut.png", "channel": "green"}),
+    )
+    values = run(executor, workflow, "alpha", "green")
+    alpha = values["alpha"]["mask"].values
+    assert alpha.shape == (1, 4, 6)
+    assert torch.all(alpha[0, :, :2] == 1) and torch.all(alpha[0, :, 2:] == 0)
+    assert torch.all(values["green"]["mask"].values == 1)
+
+
+def test_load_image_mask_names_a_missing_file(executor: Executor) -> None:
+    result = executor.run(graph(m=("image.load_mask", {"image": "gone.png"})), targets=["m"])
+    assert result.status == "invalid"
+    assert [(p.node, p.input) for p in result.problems] == [("m", "image")]
+
+
+def test_image_to_mask_alpha_of_an_rgb_image_names_the_channel(executor: Executor) -> None:
+    workflow = graph(
+        e=("image.empty", {"width": 4, "height": 4}),
+        m=("mask.from_image", {"image": link("e", "image"), "channel": "alpha"}),
+    )
+    result = executor.run(workflow, targets=["m"])
+    assert result.status == "failed" and result.error is not None
+    assert (result.error.node, result.error.input) == ("m", "channel")
+    assert "no alpha channel" in result.error.message
+
+
+def test_scale_by_past_the_largest_side_names_scale_by(executor: Executor) -> None:
+    workflow = graph(
+        e=("image.empty", {"width": 4096, "height": 8}),
+        s=("image.scale_by", {"image": link("e", "image"), "scale_by": 8.0}),
+    )
+    result = executor.run(workflow, targets=["s"])
+    assert result.status == "failed" and result.error is not None
+    assert (result.error.node, result.error.input) == ("s", "scale_by")
+
+
+def test_mask_composite_of_unpaired_batches_names_the_source(executor: Executor) -> None:
+    workflow = graph(
+        a=("mask.solid", {"width": 4, "height": 4}),
+        i=("image.empty", {"width": 4, "height": 4, "batch_size": 2}),
+        b=("mask.from_image", {"image": link("i", "image")}),
+        d=("image.empty", {"width": 4, "height": 4, "batch_size": 3}),
+        c=("mask.from_image", {"image": link("d", "image")}),
+        x=("mask.composite", {"destination": link("b", "mask"), "source": link("c", "mask")}),
+    )
+    result = executor.run(workflow, targets=["x"])
+    assert result.status == "failed" and result.error is not None
+    assert (result.error.node, result.error.input) == ("x", "source")
+
+
+def websocket_frames(executor: Executor, workflow: Any) -> list[bytes]:
+    """Run as the server does, keeping what would go to the queuing client."""
+    sent: list[dict[str, Any] | bytes] = []
+    node_types = {k: n.type for k, n in workflow.nodes.items()}
+    result = executor.run(workflow, listener=JobMessages("job", node_types, sent.append))
+    assert result.status == "success", result.error or result.problems
+    return [item for item in sent if isinstance(item, bytes)]
+
+
+def save_websocket_graph() -> Any:
+    return graph(
+        e=("image.empty", {"width": 5, "height": 3, "batch_size": 2, "color": 0x336699}),
+        s=("image.save_websocket", {"images": link("e", "image")}),
+    )
+
+
+def test_save_image_websocket_sends_each_image_as_a_png_frame(executor: Executor) -> None:
+    frames = websocket_frames(executor, save_websocket_graph())
+    assert len(frames) == 2
+    for frame in frames:
+        assert struct.unpack(">II", frame[:8]) == (1, 2)  # preview image, format PNG
+        picture = PILImage.open(io.BytesIO(frame[8:]))
+        assert picture.format == "PNG" and picture.size == (5, 3)
+        assert picture.convert("RGB").getpixel((4, 2)) == (0x33, 0x66, 0x99)  # lossless
+
+
+def test_save_image_websocket_sends_again_when_nothing_changed(executor: Executor) -> None:
+    workflow = save_websocket_graph()
+    websocket_frames(executor, workflow)
+    assert len(websocket_frames(executor, workflow)) == 2  # never served from the cache
