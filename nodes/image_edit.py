@@ -16,7 +16,7 @@ from engine.node import Widget, node
 from engine.paths import UnsafePath, safe_join
 from engine.settings import Settings
 from engine.types import Image, Mask
-from nodes.footprints import costs
+from nodes.footprints import costs, edits
 from nodes.footprints.formulas import hook
 from nodes.image import MAX_SIDE, input_images
 
@@ -35,6 +35,8 @@ class ScaleImageBy:
 
     class Outputs(BaseModel):
         image: Image
+
+    cost = hook(edits.scale_by)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import edit
@@ -93,6 +95,8 @@ class PadImageForOutpaint:
         image: Image
         mask: Mask
 
+    cost = hook(edits.pad_for_outpaint)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import edit
 
@@ -116,6 +120,8 @@ class BatchImages:
 
     class Outputs(BaseModel):
         image: Image
+
+    cost = hook(edits.batch_images)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import edit
@@ -165,6 +171,8 @@ class LoadImageMask:
 
     class Outputs(BaseModel):
         mask: Mask
+
+    cost = hook(edits.load_mask)
 
     @classmethod
     def fingerprint(cls, widgets: Mapping[str, Any], settings: Settings) -> str:

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from engine.context import NodeContext, NodeInputError
 from engine.node import Widget, node
 from engine.types import Image, Mask
+from nodes.footprints import edits
+from nodes.footprints.formulas import hook
 from nodes.image import MAX_SIDE
 
 Operation = Literal["multiply", "add", "subtract", "and", "or", "xor"]
@@ -26,6 +28,8 @@ class SolidMask:
 
     class Outputs(BaseModel):
         mask: Mask
+
+    cost = hook(edits.solid_mask)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import masks
@@ -65,6 +69,8 @@ class MaskToImage:
 
     class Outputs(BaseModel):
         image: Image
+
+    cost = hook(edits.mask_to_image)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import masks

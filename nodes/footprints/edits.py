@@ -1,0 +1,70 @@
+"""What the image-edit and mask nodes that change sizes need (nodes/image_edit.py,
+nodes/masks.py); the others transform a tensor into one like it, which the default
+estimate covers."""
+
+from __future__ import annotations
+
+from engine.footprint import CostInputs, Estimate, NodeCost, tensor
+from nodes.footprints.costs import load_image
+from nodes.footprints.formulas import image, size_origin
+
+
+def _mask(batch: int, height: int, width: int, origin: tuple[str, str]) -> Estimate:
+    what = f"{'a mask' if batch == 1 else f'{batch:,} masks'} of {width}x{height} pixels"
+    return tensor((batch, height, width), origin, what)
+
+
+def solid_mask(given: CostInputs) -> NodeCost:
+    w = given.widgets
+    return NodeCost({"mask": _mask(1, int(w["height"]), int(w["width"]), size_origin(given))})
+
+
+def load_mask(given: CostInputs) -> NodeCost:
+    """Load Image (as Mask): Load Image's work, keeping one channel."""
+    read = load_image(given)
+    mask = read.outputs.get("mask")
+    return NodeCost({"mask": mask} if mask else {}, read.working, driver=read.driver)
+
+
+def scale_by(given: CostInputs) -> NodeCost:
+    source = given.link("image")
+    if len(source.shape) != 4:
+        return NodeCost()
+    batch, height, width = source.shape[:3]
+    factor = float(given.widgets["scale_by"])
+    made = image(
+        batch,
+        max(1, round(width * factor)),
+        max(1, round(height * factor)),
+        (given.node_id, "scale_by"),
+    )
+    return NodeCost({"image": made}, working=made.nbytes // max(1, batch), driver="scale_by")
+
+
+def pad_for_outpaint(given: CostInputs) -> NodeCost:
+    source = given.link("image")
+    if len(source.shape) != 4:
+        return NodeCost()
+    w = {k: int(given.widgets[k]) for k in ("left", "top", "right", "bottom")}
+    height = source.shape[1] + w["top"] + w["bottom"]
+    width = source.shape[2] + w["left"] + w["right"]
+    origin = (given.node_id, "right" if w["right"] >= w["left"] else "left")
+    padded = image(source.shape[0], width, height, origin)
+    return NodeCost({"image": padded, "mask": _mask(1, height, width, origin)}, driver=origin[1])
+
+
+def batch_images(given: CostInputs) -> NodeCost:
+    first, second = given.link("image1"), given.link("image2")
+    if len(first.shape) != 4 or len(second.shape) != 4:
+        return NodeCost()
+    height, width = first.shape[1:3]
+    made = image(first.shape[0] + second.shape[0], width, height, given.origin("image2"))
+    return NodeCost({"image": made}, working=second.nbytes, driver="image2")
+
+
+def mask_to_image(given: CostInputs) -> NodeCost:
+    mask = given.link("mask")
+    if len(mask.shape) != 3:
+        return NodeCost()
+    batch, height, width = mask.shape
+    return NodeCost({"image": image(batch, width, height, given.origin("mask"))})

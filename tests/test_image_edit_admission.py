@@ -1,0 +1,70 @@
+"""Admission for the image-edit and mask nodes that change sizes: a job whose scaled, padded
+or converted images cannot fit the budget is refused before it runs, naming the input that
+chose the size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.admission import Budget, admit
+from engine.registry import Registry
+from engine.settings import Settings
+from engine.workflow import Workflow
+from tests.conftest import graph, link
+
+GIB = 1024**3
+BUDGET = Budget(ram=2 * GIB)
+
+
+def refusal(workflow: Workflow, registry: Registry, settings: Settings) -> Any:
+    problems = admit(workflow, registry, settings, BUDGET)
+    assert len(problems) == 1, problems
+    assert problems[0].code == "too_much_memory"
+    return problems[0]
+
+
+def test_scaling_by_a_large_factor_is_refused_at_scale_by(
+    registry: Registry, settings: Settings
+) -> None:
+    workflow = graph(
+        empty=("image.empty", {"width": 4096, "height": 4096}),
+        scale=("image.scale_by", {"image": link("empty", "image"), "scale_by": 4.0}),
+        save=("image.save", {"images": link("scale", "image")}),
+    )
+    refused = refusal(workflow, registry, settings)
+    assert (refused.node, refused.input) == ("scale", "scale_by")
+    assert "of 16384x16384 pixels" in refused.message
+
+
+def test_a_small_scale_is_admitted(registry: Registry, settings: Settings) -> None:
+    workflow = graph(
+        empty=("image.empty", {"width": 512, "height": 512}),
+        scale=("image.scale_by", {"image": link("empty", "image"), "scale_by": 2.0}),
+        save=("image.save", {"images": link("scale", "image")}),
+    )
+    assert admit(workflow, registry, settings, BUDGET) == []
+
+
+def test_wide_outpaint_padding_is_refused_at_the_padded_side(
+    registry: Registry, settings: Settings
+) -> None:
+    pad = {"image": link("empty", "image"), "left": 0, "right": 16000}
+    workflow = graph(
+        empty=("image.empty", {"width": 256, "height": 16384, "batch_size": 2}),
+        pad=("image.pad_for_outpaint", pad),
+        save=("image.save", {"images": link("pad", "image")}),
+    )
+    refused = refusal(workflow, registry, settings)
+    assert (refused.node, refused.input) == ("pad", "right")
+
+
+def test_a_huge_solid_mask_shown_as_an_image_is_refused_at_its_size(
+    registry: Registry, settings: Settings
+) -> None:
+    workflow = graph(
+        solid=("mask.solid", {"width": 16384, "height": 16384}),
+        image=("mask.to_image", {"mask": link("solid", "mask")}),
+        save=("image.save", {"images": link("image", "image")}),
+    )
+    refused = refusal(workflow, registry, settings)
+    assert (refused.node, refused.input) == ("solid", "width")
