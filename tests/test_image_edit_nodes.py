@@ -17,6 +17,7 @@ from engine.executor import Executor
 from engine.registry import Registry
 from engine.settings import Settings
 from formats.comfy_api import from_comfy_api
+from formats.load import to_workflow
 from tests.conftest import graph, link
 
 
@@ -159,3 +160,31 @@ def test_save_image_websocket_sends_again_when_nothing_changed(executor: Executo
     workflow = save_websocket_graph()
     websocket_frames(executor, workflow)
     assert len(websocket_frames(executor, workflow)) == 2  # never served from the cache
+
+
+def test_comfyui_editor_widgets_values_map_to_the_inputs(registry: Registry) -> None:
+    document = {
+        "version": 0.4,
+        "nodes": [
+            # LoadImageMask's trailing "image" is the editor's upload button, not an input.
+            {"id": 1, "type": "LoadImageMask", "widgets_values": ["m.png", "red", "image"]},
+            {
+                "id": 2,
+                "type": "GrowMask",
+                "inputs": [{"name": "mask", "type": "MASK", "link": 1}],
+                "widgets_values": [-3, False],
+            },
+            {
+                "id": 3,
+                "type": "ImagePadForOutpaint",
+                "inputs": [{"name": "image", "type": "IMAGE", "link": None}],
+                "widgets_values": [64, 0, 128, 8, 24],
+            },
+        ],
+        "links": [[1, 1, 0, 2, 0, "MASK"]],
+    }
+    nodes = to_workflow(document, registry).nodes
+    assert nodes["1"].inputs == {"image": "m.png", "channel": "red"}
+    assert nodes["2"].inputs["expand"] == -3 and nodes["2"].inputs["tapered_corners"] is False
+    pad = nodes["3"].inputs
+    assert [pad[k] for k in ("left", "top", "right", "bottom", "feathering")] == [64, 0, 128, 8, 24]
