@@ -5,6 +5,7 @@ sends ComfyUI's binary PNG frame."""
 from __future__ import annotations
 
 import io
+import shutil
 import struct
 from typing import Any
 
@@ -13,9 +14,11 @@ import torch
 from PIL import Image as PILImage
 
 from apps.jobs.messages import JobMessages
+from engine.events import Progress
 from engine.executor import Executor
 from engine.registry import Registry
 from engine.settings import Settings
+from engine.types import Image
 from formats.comfy_api import from_comfy_api
 from formats.load import to_workflow
 from tests.conftest import graph, link
@@ -188,3 +191,20 @@ def test_comfyui_editor_widgets_values_map_to_the_inputs(registry: Registry) -> 
     assert nodes["2"].inputs["expand"] == -3 and nodes["2"].inputs["tapered_corners"] is False
     pad = nodes["3"].inputs
     assert [pad[k] for k in ("left", "top", "right", "bottom", "feathering")] == [64, 0, 128, 8, 24]
+
+
+def test_a_ray_worker_ships_the_png_frame_whole(settings: Settings) -> None:
+    from apps.cluster.worker import RenderWorker
+
+    image = Image(torch.full((1, 2, 3, 3), 0.5))
+    event = Progress("s", 1, 1, image, preview_format="PNG")
+    worker = RenderWorker(settings, threads=1)
+    try:
+        relayed = list(worker._relay(event))
+    finally:
+        shutil.rmtree(worker.settings.input_dir.parent)  # the worker's scratch folder
+    assert [kind for kind, _ in relayed] == ["event", "preview"]
+    assert relayed[0][1].preview is None  # the tensor stays on the worker
+    frame = relayed[1][1]
+    assert struct.unpack(">II", frame[:8]) == (1, 2)
+    assert PILImage.open(io.BytesIO(frame[8:])).size == (3, 2)
