@@ -120,3 +120,35 @@ def test_image_channel_becomes_a_mask() -> None:
     mask = masks.from_channel(pixels, "green")
     assert mask.shape == (2, 3, 4) and torch.all(mask == 0.75)
     assert torch.all(masks.from_channel(pixels, "blue") == 0)
+
+
+def comfyui_step(mask: torch.Tensor, tapered: bool, erode: bool) -> torch.Tensor:
+    """One 3x3 grey dilation (or erosion) step written plainly, pixel by pixel: the
+    reference for ComfyUI's scipy footprint (the cross, or the full 3x3 square)."""
+    out = mask.clone()
+    pick = torch.minimum if erode else torch.maximum
+    height, width = mask.shape[-2:]
+    for y in range(height):
+        for x in range(width):
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    inside = 0 <= y + dy < height and 0 <= x + dx < width
+                    if inside and not (tapered and dy and dx):
+                        out[:, y, x] = pick(out[:, y, x], mask[:, y + dy, x + dx])
+    return out
+
+
+@pytest.mark.parametrize("tapered", [True, False])
+@pytest.mark.parametrize("expand", [3, -2])
+def test_grow_equals_comfyuis_repeated_3x3_steps(tapered: bool, expand: int) -> None:
+    mask = torch.rand(2, 7, 9) * (torch.rand(2, 7, 9) > 0.6)
+    expected = mask
+    for _ in range(abs(expand)):
+        expected = comfyui_step(expected, tapered, erode=expand < 0)
+    assert torch.equal(masks.grow(mask, expand, tapered), expected)
+
+
+def test_growing_past_the_image_fills_it_with_the_largest_value() -> None:
+    mask = torch.zeros(1, 5, 6)
+    mask[0, 0, 0] = 0.7
+    assert torch.all(masks.grow(mask, 16384, tapered_corners=True) == 0.7)

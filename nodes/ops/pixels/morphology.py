@@ -1,0 +1,54 @@
+"""Grey dilation of masks by large squares and diamonds in a few passes, for Grow Mask.
+
+ComfyUI grows a mask one 3x3 step per pixel, so growing by n costs n passes (minutes for a
+few thousand). n steps of the full 3x3 square are one (2n+1)-square, and n steps of the
+3x3 cross are one diamond of radius n (|dy| + |dx| <= n), both clipped to the image: each
+is computed here from sliding-window maxima, in O(log n) passes of the whole mask.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.context import check_interrupt
+
+
+def window_max(values: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """The maximum over [i - radius, i + radius] along `dim`, ignoring what lies outside.
+    Maxima over power-of-two windows are built by doubling; two of them cover any window."""
+    if radius <= 0:
+        return values
+    length, window = values.shape[dim], 2 * radius + 1
+    pad_shape = list(values.shape)
+    pad_shape[dim] = radius
+    edge = values.new_full(pad_shape, float("-inf"))
+    table, span = torch.cat([edge, values, edge], dim=dim), 1
+    while 2 * span <= window:
+        size = table.shape[dim] - span
+        table = torch.maximum(table.narrow(dim, 0, size), table.narrow(dim, span, size))
+        span *= 2
+        check_interrupt()
+    return torch.maximum(table.narrow(dim, 0, length), table.narrow(dim, window - span, length))
+
+
+def dilate_square(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """Each pixel of [B, H, W] becomes the maximum within a (2r+1)-square around it."""
+    return window_max(window_max(mask, radius, 1), radius, 2)
+
+
+def dilate_diamond(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """Each pixel of [B, H, W] becomes the maximum within |dy| + |dx| <= radius. In the
+    coordinates u = y + x, v = y - x that diamond is a square, so the mask is laid out
+    on a (u, v) grid (cells that are no pixel hold -inf) and dilated by a square there."""
+    if radius <= 0:
+        return mask
+    _, height, width = mask.shape
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    u, v = ys + xs, ys - xs + (width - 1)
+    side = height + width - 1
+    out = torch.empty_like(mask)
+    for index, item in enumerate(mask):  # one item at a time: the grid is (H + W)^2
+        grid = item.new_full((side, side), float("-inf"))
+        grid[u, v] = item
+        out[index] = dilate_square(grid[None], radius)[0][u, v]
+    return out
