@@ -102,8 +102,12 @@ class PadImageForOutpaint:
 
         i = inputs
         height, width = i.image.pixels.shape[1:3]
-        if max(height + i.top + i.bottom, width + i.left + i.right) > MAX_SIDE:
-            raise NodeInputError("left", f"the padded image would be over {MAX_SIDE} a side")
+        for size, sides in ((height, ("top", "bottom")), (width, ("left", "right"))):
+            if size + sum(getattr(i, side) for side in sides) > MAX_SIDE:
+                widest = max(sides, key=lambda side: getattr(i, side))
+                raise NodeInputError(
+                    widest, f"the padded image would be over {MAX_SIDE} pixels a side"
+                )
         pixels, mask = edit.pad_for_outpaint(
             i.image.pixels, i.left, i.top, i.right, i.bottom, i.feathering
         )

@@ -208,3 +208,13 @@ def test_a_ray_worker_ships_the_png_frame_whole(settings: Settings) -> None:
     frame = relayed[1][1]
     assert struct.unpack(">II", frame[:8]) == (1, 2)
     assert PILImage.open(io.BytesIO(frame[8:])).size == (3, 2)
+
+
+def test_padding_past_the_largest_side_names_the_widest_padding(executor: Executor) -> None:
+    workflow = graph(
+        e=("image.empty", {"width": 8, "height": 16000}),
+        p=("image.pad_for_outpaint", {"image": link("e", "image"), "top": 8, "bottom": 512}),
+    )
+    result = executor.run(workflow, targets=["p"])
+    assert result.status == "failed" and result.error is not None
+    assert (result.error.node, result.error.input) == ("p", "bottom")
