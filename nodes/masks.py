@@ -159,3 +159,65 @@ class MaskComposite:
         except ValueError as exc:
             raise NodeInputError("source", str(exc)) from None
         return self.Outputs(mask=Mask(out))
+
+
+@node("mask.threshold", title="Threshold Mask", category="mask", comfy="ThresholdMask")
+class ThresholdMask:
+    """1 where the mask is above `value`, else 0."""
+
+    class Inputs(BaseModel):
+        mask: Mask
+        value: Annotated[float, Widget(step=0.01)] = Field(0.5, ge=0.0, le=1.0)
+
+    class Outputs(BaseModel):
+        mask: Mask
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        return self.Outputs(mask=Mask((inputs.mask.values > inputs.value).float()))
+
+
+@node("mask.crop", title="Crop Mask", category="mask", comfy="CropMask")
+class CropMask:
+    """The width x height window at (x, y), cut at the mask's edge."""
+
+    class Inputs(BaseModel):
+        mask: Mask
+        x: int = Field(0, ge=0, le=MAX_SIDE)
+        y: int = Field(0, ge=0, le=MAX_SIDE)
+        width: int = Field(512, ge=1, le=MAX_SIDE)
+        height: int = Field(512, ge=1, le=MAX_SIDE)
+
+    class Outputs(BaseModel):
+        mask: Mask
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.pixels import masks
+
+        i = inputs
+        values = masks.batched(i.mask.values)
+        height, width = values.shape[-2:]
+        if i.x >= width or i.y >= height:
+            where = "x" if i.x >= width else "y"
+            raise NodeInputError(where, f"({i.x}, {i.y}) is outside the {width}x{height} mask")
+        out = values[:, i.y : i.y + i.height, i.x : i.x + i.width]
+        return self.Outputs(mask=Mask(out.clone()))
+
+
+@node("mask.preview", title="Preview Mask", category="mask", output=True, comfy="MaskPreview")
+class MaskPreview:
+    """Show masks as grey images without keeping them (written to the temp folder)."""
+
+    class Inputs(BaseModel):
+        mask: Mask
+
+    class Outputs(BaseModel):
+        pass
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.pixels import image as ops
+        from nodes.ops.pixels import masks
+
+        pixels = masks.to_image(inputs.mask.values)
+        saved = ops.save_png(pixels, ctx.settings.temp_dir, "mask_preview", {})
+        ctx.show(images=[{"filename": f, "subfolder": s, "type": "temp"} for f, s in saved])
+        return self.Outputs()

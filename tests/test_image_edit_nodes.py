@@ -218,3 +218,32 @@ def test_padding_past_the_largest_side_names_the_widest_padding(executor: Execut
     result = executor.run(workflow, targets=["p"])
     assert result.status == "failed" and result.error is not None
     assert (result.error.node, result.error.input) == ("p", "bottom")
+
+
+def test_threshold_crop_and_preview_masks(executor: Executor, settings: Settings) -> None:
+    prompt = {
+        "1": {"class_type": "SolidMask", "inputs": {"value": 0.3, "width": 6, "height": 4}},
+        "2": {"class_type": "ThresholdMask", "inputs": {"mask": ["1", 0], "value": 0.2}},
+        "3": {
+            "class_type": "CropMask",
+            "inputs": {"mask": ["2", 0], "x": 4, "y": 1, "width": 5, "height": 2},
+        },
+        "4": {"class_type": "MaskPreview", "inputs": {"mask": ["3", 0]}},
+    }
+    registry = executor.registry
+    result = executor.run(from_comfy_api(prompt, registry))
+    assert result.status == "success", result.error or result.problems
+    shown = result.ui["4"]["images"][0]
+    picture = PILImage.open(settings.temp_dir / shown["filename"])
+    assert picture.size == (2, 2)  # cut at the mask's right edge
+    assert picture.convert("L").getpixel((1, 1)) == 255  # 0.3 > 0.2: white
+
+
+def test_crop_mask_outside_the_mask_names_x(executor: Executor) -> None:
+    workflow = graph(
+        m=("mask.solid", {"width": 4, "height": 4}),
+        c=("mask.crop", {"mask": link("m", "mask"), "x": 4}),
+    )
+    result = executor.run(workflow, targets=["c"])
+    assert result.status == "failed" and result.error is not None
+    assert (result.error.node, result.error.input) == ("c", "x")
