@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from PIL import Image as PILImage
+
 from engine.admission import Budget, admit
+from engine.footprint import CostInputs, tensor
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.workflow import Workflow
@@ -68,3 +71,28 @@ def test_a_huge_solid_mask_shown_as_an_image_is_refused_at_its_size(
     )
     refused = refusal(workflow, registry, settings)
     assert (refused.node, refused.input) == ("solid", "width")
+
+
+def test_load_image_mask_is_estimated_from_the_file_header(
+    registry: Registry, settings: Settings
+) -> None:
+    PILImage.new("RGBA", (30, 20)).save(settings.input_dir / "cut.png")
+    spec = registry.get("image.load_mask")
+    assert spec is not None and spec.cost is not None
+    widgets = {"image": "cut.png", "channel": "alpha"}
+    cost = spec.cost(CostInputs("m", widgets, {}, settings, accelerator=False))
+    assert list(cost.outputs) == ["mask"]
+    assert cost.outputs["mask"].shape == (1, 20, 30)
+
+
+def test_batching_images_adds_the_batches_at_the_first_size(
+    registry: Registry, settings: Settings
+) -> None:
+    spec = registry.get("image.batch")
+    assert spec is not None and spec.cost is not None
+    links = {
+        "image1": tensor((2, 64, 48, 3), ("a", "width"), "2 images"),
+        "image2": tensor((3, 512, 512, 3), ("b", "width"), "3 images"),
+    }
+    cost = spec.cost(CostInputs("batch", {}, links, settings, accelerator=False))
+    assert cost.outputs["image"].shape == (5, 64, 48, 3)
