@@ -9,7 +9,7 @@ them in scale: the VAE's own round trip of the whole original picture (the best 
 workflow can keep), and the same graph with the noise mask left out (a sampler free to repaint all).
 tests/test_outpaint.py reuses the measures.
 
-    .venv/bin/python bench/outpaint_eval.py [--seeds 4]
+    .venv/bin/python bench/outpaint_eval.py [--seeds 4] [--strip docs/outpaint.png]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,28 +60,22 @@ def follows_prompt(picture: np.ndarray) -> bool:
     return all(getattr(seen, a) == getattr(ASKED, a) for a in ("background", "color", "shape"))
 
 
-def _pixels(result: object, node: str) -> np.ndarray:
-    values = result.values[node]  # type: ignore[attr-defined]
-    pixels = values["image"].pixels[0].clamp(0, 1).numpy()
+def _pixels(result: Any, node: str) -> np.ndarray:
+    if result.status != "success":
+        raise RuntimeError(f"render failed: {result.error or result.problems}")
+    pixels = result.values[node]["image"].pixels[0].clamp(0, 1).numpy()
     return (pixels * 255.0).round().astype(np.uint8)  # as Save Image writes them
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=4, help="seeds 0 .. n-1")
-    args = parser.parse_args(argv)
+def render(seeds: int) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+    """(the padded input, [(run name, picture)]): the references and each seed."""
     import shutil
-
-    import torch
-    from PIL import Image
 
     from engine.executor import Executor
     from engine.registry import Registry
     from engine.settings import Settings
     from formats.load import load_document
 
-    torch.set_num_threads(1)
-    original = np.asarray(Image.open(ASSET).convert("RGB")).astype(np.int64)
     with tempfile.TemporaryDirectory() as folder:
         shutil.copy(ASSET, Path(folder) / ASSET.name)
         registry = Registry.discover(plugins=False)
@@ -91,21 +86,49 @@ def main(argv: list[str] | None = None) -> int:
             {("encode", "pixels"): _link("image", "image"), ("decode", "samples"): _link("encode")}
         )
         unmasked = workflow.with_inputs({("sample", "latent_image"): _link("encode")})
-        rows = [("VAE round trip", executor.run(round_trip, targets=["decode"]))]
-        for seed in range(args.seeds):
-            changed = workflow.with_inputs({("sample", "seed"): seed})
-            rows.append((f"seed {seed}", executor.run(changed, targets=["decode"])))
-        rows.append(("no noise mask, seed 0", executor.run(unmasked, targets=["decode"])))
+        runs = [("VAE round trip", round_trip)]
+        runs += [(f"seed {n}", workflow.with_inputs({("sample", "seed"): n})) for n in range(seeds)]
+        runs.append(("no noise mask, seed 0", unmasked))
+        rows = [(name, _pixels(executor.run(w, targets=["decode"]), "decode")) for name, w in runs]
+        padded = _pixels(executor.run(workflow, targets=["pad"]), "pad")
+    return padded, rows
+
+
+def save_strip(path: Path, pictures: list[np.ndarray]) -> None:
+    """The pictures side by side at 2x, 8 px apart, on white."""
+    from PIL import Image
+
+    side, gap = 128, 8
+    strip = Image.new("RGB", (len(pictures) * (side + gap) + gap, side + 2 * gap), "white")
+    for k, picture in enumerate(pictures):
+        big = Image.fromarray(picture).resize((side, side), Image.Resampling.NEAREST)
+        strip.paste(big, (gap + k * (side + gap), gap))
+    strip.save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=4, help="seeds 0 .. n-1")
+    parser.add_argument("--strip", type=Path, help="PNG to write: original, padded, seeds")
+    args = parser.parse_args(argv)
+    import torch
+    from PIL import Image
+
+    torch.set_num_threads(1)
+    original = np.asarray(Image.open(ASSET).convert("RGB")).astype(np.int64)
+    padded, rows = render(args.seeds)
     print(f"{WORKFLOW.name}: {ASKED.shape} asked on the right; kept columns 0-{KEPT_COLUMNS - 1}")
     print("| run | prompt followed | kept: mean difference | kept: circle IoU |")
     print("|---|---|--:|--:|")
-    for name, result in rows:
-        picture = _pixels(result, "decode")
+    for name, picture in rows:
         followed = "n/a" if name.startswith("VAE") else "yes" if follows_prompt(picture) else "no"
         print(
             f"| {name} | {followed} | "
             f"{kept_difference(picture, original):.1f} | {circle_iou(picture, original):.2f} |"
         )
+    if args.strip:
+        seeds = [picture for name, picture in rows if name.startswith("seed")]
+        save_strip(args.strip, [original.astype(np.uint8), padded, *seeds])
     return 0
 
 
