@@ -8,7 +8,6 @@ import torch
 from nodes.ops.pixels import morphology
 
 CHANNELS = ("red", "green", "blue")
-COMBINE = ("multiply", "add", "subtract", "and", "or", "xor")
 
 
 def batched(mask: torch.Tensor) -> torch.Tensor:
