@@ -105,6 +105,8 @@ class GrowMask:
     class Outputs(BaseModel):
         mask: Mask
 
+    cost = hook(edits.grow_mask)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import masks
 

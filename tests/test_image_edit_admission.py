@@ -96,3 +96,18 @@ def test_batching_images_adds_the_batches_at_the_first_size(
     }
     cost = spec.cost(CostInputs("batch", {}, links, settings, accelerator=False))
     assert cost.outputs["image"].shape == (5, 64, 48, 3)
+
+
+def test_growing_a_huge_mask_by_a_large_diamond_is_refused(
+    registry: Registry, settings: Settings
+) -> None:
+    def grown(expand: int) -> Workflow:
+        return graph(
+            solid=("mask.solid", {"width": 8192, "height": 8192}),
+            grow=("mask.grow", {"mask": link("solid", "mask"), "expand": expand}),
+            show=("mask.preview", {"mask": link("grow", "mask")}),
+        )
+
+    refused = refusal(grown(100), registry, settings)
+    assert refused.node == "solid" and "at node grow (Grow Mask)" in refused.message
+    assert admit(grown(4), registry, settings, BUDGET) == []  # grown a step at a time

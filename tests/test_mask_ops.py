@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nodes.ops.pixels import masks
+from nodes.ops.pixels import masks, morphology
 
 
 def dot(size: int = 9) -> torch.Tensor:
@@ -152,3 +152,14 @@ def test_growing_past_the_image_fills_it_with_the_largest_value() -> None:
     mask = torch.zeros(1, 5, 6)
     mask[0, 0, 0] = 0.7
     assert torch.all(masks.grow(mask, 16384, tapered_corners=True) == 0.7)
+
+
+def test_a_large_diamond_equals_as_many_single_steps() -> None:
+    # Past the stepwise radius the diamond is grown on a rotated grid in one go.
+    radius = morphology.STEPWISE_RADIUS + 5
+    mask = torch.rand(2, 40, 50) * (torch.rand(2, 40, 50) > 0.97)
+    stepwise = mask
+    for _ in range(radius):
+        stepwise = morphology.dilate_diamond(stepwise, 1)
+    assert torch.equal(morphology.dilate_diamond(mask, radius), stepwise)
+    assert not torch.all(stepwise == stepwise.amax())  # the diamond did not fill the mask

@@ -4,9 +4,10 @@ estimate covers."""
 
 from __future__ import annotations
 
-from engine.footprint import CostInputs, Estimate, NodeCost, tensor
+from engine.footprint import FLOAT32, CostInputs, Estimate, NodeCost, tensor
 from nodes.footprints.costs import load_image
 from nodes.footprints.formulas import image, size_origin
+from nodes.ops.pixels.sizes import STEPWISE_RADIUS
 
 
 def _mask(batch: int, height: int, width: int, origin: tuple[str, str]) -> Estimate:
@@ -68,3 +69,17 @@ def mask_to_image(given: CostInputs) -> NodeCost:
         return NodeCost()
     batch, height, width = mask.shape
     return NodeCost({"image": image(batch, width, height, given.origin("mask"))})
+
+
+def grow_mask(given: CostInputs) -> NodeCost:
+    """Grow Mask: a mask like its input; a large diamond is grown on a rotated grid of
+    (H + W)^2 values per mask, held about three times over (nodes/ops/pixels/morphology)."""
+    mask = given.link("mask")
+    if len(mask.shape) != 3:
+        return NodeCost()
+    _, height, width = mask.shape
+    working = 3 * mask.nbytes
+    large = abs(int(given.widgets["expand"])) > STEPWISE_RADIUS
+    if large and given.widgets.get("tapered_corners", True):
+        working = max(working, 3 * FLOAT32 * (height + width) ** 2)
+    return NodeCost({"mask": mask}, working=working, driver="mask")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from engine.context import check_interrupt
+from nodes.ops.pixels.sizes import STEPWISE_RADIUS
 
 
 def window_max(values: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
@@ -36,11 +37,23 @@ def dilate_square(mask: torch.Tensor, radius: int) -> torch.Tensor:
     return window_max(window_max(mask, radius, 1), radius, 2)
 
 
+def _cross_step(mask: torch.Tensor) -> torch.Tensor:
+    """One step: the maximum of each pixel and its 4 neighbours."""
+    out = mask.clone()
+    out[:, 1:] = torch.maximum(out[:, 1:], mask[:, :-1])
+    out[:, :-1] = torch.maximum(out[:, :-1], mask[:, 1:])
+    out[:, :, 1:] = torch.maximum(out[:, :, 1:], mask[:, :, :-1])
+    out[:, :, :-1] = torch.maximum(out[:, :, :-1], mask[:, :, 1:])
+    return out
+
+
 def dilate_diamond(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Each pixel of [B, H, W] becomes the maximum within |dy| + |dx| <= radius. In the
     coordinates u = y + x, v = y - x that diamond is a square, so the mask is laid out
     on a (u, v) grid (cells that are no pixel hold -inf) and dilated by a square there."""
-    if radius <= 0:
+    if radius <= STEPWISE_RADIUS:
+        for _ in range(radius):
+            mask = _cross_step(mask)
         return mask
     _, height, width = mask.shape
     ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
