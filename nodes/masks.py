@@ -60,6 +60,23 @@ class ImageToMask:
         return self.Outputs(mask=Mask(masks.from_channel(inputs.image.pixels, inputs.channel)))
 
 
+@node("mask.from_color", title="Image Color to Mask", category="mask", comfy="ImageColorToMask")
+class ImageColorToMask:
+    """1 where a pixel is exactly `color` (0xRRGGBB, 8 bits a channel), else 0."""
+
+    class Inputs(BaseModel):
+        image: Image
+        color: int = Field(0, ge=0, le=0xFFFFFF, description="RGB as 0xRRGGBB")
+
+    class Outputs(BaseModel):
+        mask: Mask
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.pixels import masks
+
+        return self.Outputs(mask=Mask(masks.from_color(inputs.image.pixels, inputs.color)))
+
+
 @node("mask.to_image", title="Convert Mask to Image", category="mask", comfy="MaskToImage")
 class MaskToImage:
     """Each mask as a grey image."""

@@ -111,3 +111,15 @@ def test_growing_a_huge_mask_by_a_large_diamond_is_refused(
     refused = refusal(grown(100), registry, settings)
     assert refused.node == "solid" and "at node grow (Grow Mask)" in refused.message
     assert admit(grown(4), registry, settings, BUDGET) == []  # grown a step at a time
+
+
+def test_repeating_a_batch_thousands_of_times_is_refused_at_amount(
+    registry: Registry, settings: Settings
+) -> None:
+    workflow = graph(
+        empty=("image.empty", {"width": 1024, "height": 1024}),
+        rep=("image.repeat_batch", {"image": link("empty", "image"), "amount": 4096}),
+        save=("image.save", {"images": link("rep", "image")}),
+    )
+    refused = refusal(workflow, registry, settings)
+    assert (refused.node, refused.input) == ("rep", "amount")

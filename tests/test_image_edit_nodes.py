@@ -247,3 +247,26 @@ def test_crop_mask_outside_the_mask_names_x(executor: Executor) -> None:
     result = executor.run(workflow, targets=["c"])
     assert result.status == "failed" and result.error is not None
     assert (result.error.node, result.error.input) == ("c", "x")
+
+
+def test_batch_transform_nodes_from_a_comfyui_prompt(
+    executor: Executor, registry: Registry
+) -> None:
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 6, "height": 4, "color": 0x0000FF}},
+        "2": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 3}},
+        "3": {"class_type": "ImageRotate", "inputs": {"image": ["2", 0], "rotation": "90 degrees"}},
+        "4": {"class_type": "ImageFromBatch", "inputs": {"image": ["3", 0], "batch_index": -2}},
+        "5": {"class_type": "GetImageSize", "inputs": {"image": ["4", 0]}},
+        # The sizes feed widgets, as in ComfyUI: a blank image of the rotated size.
+        "6": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": ["5", 0], "height": ["5", 1], "batch_size": ["5", 2]},
+        },
+        "7": {"class_type": "ImageColorToMask", "inputs": {"image": ["4", 0], "color": 0xFF}},
+        "8": {"class_type": "ImageFlip", "inputs": {"image": ["6", 0]}},
+    }
+    values = run(executor, from_comfy_api(prompt, registry), "5", "7", "8")
+    assert (values["5"]["width"], values["5"]["height"], values["5"]["batch_size"]) == (4, 6, 1)
+    assert values["8"]["image"].pixels.shape == (1, 6, 4, 3)
+    assert torch.all(values["7"]["mask"].values == 1)  # every pixel is the blue 0x0000FF

@@ -106,3 +106,33 @@ def test_composite_resize_source_fills_the_destination() -> None:
 def test_composite_cycles_a_single_source_over_the_destination_batch() -> None:
     out = edit.composite(torch.zeros(3, 2, 2, 3), torch.ones(1, 2, 2, 3), 0, 0, None, False)
     assert torch.all(out == 1)
+
+
+def numbered(batch: int) -> torch.Tensor:
+    """A batch whose image i is filled with i."""
+    return torch.arange(batch, dtype=torch.float32)[:, None, None, None].expand(batch, 2, 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("index", "length", "expected"),
+    [(1, 2, [1, 2]), (-1, 1, [4]), (3, 9, [3, 4]), (99, 1, [4]), (-99, 2, [0, 1])],
+)
+def test_pick_from_batch_clamps_like_comfyui(index: int, length: int, expected: list[int]) -> None:
+    picked = edit.pick(numbered(5), index, length)
+    assert picked[:, 0, 0, 0].tolist() == expected
+
+
+def test_flip_x_axis_turns_upside_down_and_y_axis_mirrors() -> None:
+    pixels = ramp()
+    assert torch.equal(edit.flip(pixels, "x-axis: vertically")[0, 0], pixels[0, -1])
+    assert torch.equal(edit.flip(pixels, "y-axis: horizontally")[0, :, 0], pixels[0, :, -1])
+
+
+def test_rotate_90_degrees_is_clockwise() -> None:
+    pixels = ramp(1, 6, 8)
+    turned = edit.rotate(pixels, "90 degrees")
+    assert turned.shape == (1, 8, 6, 3)
+    # Clockwise: the top-left corner goes to the top-right, the bottom-left to the top-left.
+    assert torch.equal(turned[0, 0, -1], pixels[0, 0, 0])
+    assert torch.equal(turned[0, 0, 0], pixels[0, -1, 0])
+    assert torch.equal(edit.rotate(turned, "270 degrees"), pixels)

@@ -163,3 +163,10 @@ def test_a_large_diamond_equals_as_many_single_steps() -> None:
         stepwise = morphology.dilate_diamond(stepwise, 1)
     assert torch.equal(morphology.dilate_diamond(mask, radius), stepwise)
     assert not torch.all(stepwise == stepwise.amax())  # the diamond did not fill the mask
+
+
+def test_color_to_mask_selects_exactly_that_8_bit_colour() -> None:
+    pixels = torch.zeros(1, 1, 3, 3)
+    pixels[0, 0, 0] = torch.tensor([0x12, 0x34, 0x56]) / 255
+    pixels[0, 0, 1] = torch.tensor([0x12, 0x34, 0x57]) / 255
+    assert masks.from_color(pixels, 0x123456)[0, 0].tolist() == [1.0, 0.0, 0.0]

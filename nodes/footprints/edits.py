@@ -83,3 +83,12 @@ def grow_mask(given: CostInputs) -> NodeCost:
     if large and given.widgets.get("tapered_corners", True):
         working = max(working, 3 * FLOAT32 * (height + width) ** 2)
     return NodeCost({"mask": mask}, working=working, driver="mask")
+
+
+def repeat_images(given: CostInputs) -> NodeCost:
+    source = given.link("image")
+    if len(source.shape) != 4:
+        return NodeCost()
+    batch, height, width = source.shape[:3]
+    amount = int(given.widgets["amount"])
+    return NodeCost({"image": image(batch * amount, width, height, (given.node_id, "amount"))})

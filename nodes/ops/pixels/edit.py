@@ -116,3 +116,24 @@ def composite(
     pasted = source[:, :visible_h, :visible_w].to(out.dtype)
     out[:, y : y + visible_h, x : x + visible_w] = pasted * weight + region * (1 - weight)
     return out
+
+
+def pick(pixels: torch.Tensor, batch_index: int, length: int) -> torch.Tensor:
+    """`length` images from `batch_index` on (negative: from the end), both clamped to the
+    batch as ComfyUI does."""
+    count = pixels.shape[0]
+    if batch_index < 0:
+        batch_index += count
+    start = max(0, min(count - 1, batch_index))
+    return pixels[start : start + min(count - start, length)].clone()
+
+
+def flip(pixels: torch.Tensor, method: str) -> torch.Tensor:
+    """ "x-axis: vertically" turns the image upside down, "y-axis: horizontally" mirrors it."""
+    return torch.flip(pixels, dims=[1] if method.startswith("x") else [2])
+
+
+def rotate(pixels: torch.Tensor, rotation: str) -> torch.Tensor:
+    """Clockwise by "none", "90 degrees", "180 degrees" or "270 degrees"."""
+    turns = {"none": 0, "90 degrees": 1, "180 degrees": 2, "270 degrees": 3}[rotation]
+    return torch.rot90(pixels, k=turns, dims=[2, 1]).contiguous()

@@ -91,3 +91,10 @@ def _operate(below: torch.Tensor, above: torch.Tensor, operation: str) -> torch.
     a, b = below.round().bool(), above.round().bool()
     logical = {"and": torch.logical_and, "or": torch.logical_or, "xor": torch.logical_xor}
     return logical[operation](a, b).to(below.dtype)
+
+
+def from_color(pixels: torch.Tensor, color: int) -> torch.Tensor:
+    """1 where a pixel is exactly `color` (0xRRGGBB, after rounding to 8 bits), else 0."""
+    levels = (pixels.clamp(0.0, 1.0) * 255.0).round().to(torch.int64)
+    packed = (levels[..., 0] << 16) + (levels[..., 1] << 8) + levels[..., 2]
+    return (packed == color).to(torch.float32)
