@@ -123,3 +123,16 @@ def test_repeating_a_batch_thousands_of_times_is_refused_at_amount(
     )
     refused = refusal(workflow, registry, settings)
     assert (refused.node, refused.input) == ("rep", "amount")
+
+
+def test_scaling_a_batch_to_16_megapixels_is_refused_at_megapixels(
+    registry: Registry, settings: Settings
+) -> None:
+    scale = {"image": link("empty", "image"), "megapixels": 16.0}
+    workflow = graph(
+        empty=("image.empty", {"width": 512, "height": 512, "batch_size": 16}),
+        scale=("image.scale_to_total_pixels", scale),
+        save=("image.save", {"images": link("scale", "image")}),
+    )
+    refused = refusal(workflow, registry, settings)
+    assert (refused.node, refused.input) == ("scale", "megapixels")

@@ -92,3 +92,16 @@ def repeat_images(given: CostInputs) -> NodeCost:
     batch, height, width = source.shape[:3]
     amount = int(given.widgets["amount"])
     return NodeCost({"image": image(batch * amount, width, height, (given.node_id, "amount"))})
+
+
+def scale_to_total_pixels(given: CostInputs) -> NodeCost:
+    source = given.link("image")
+    if len(source.shape) != 4:
+        return NodeCost()
+    batch, height, width = source.shape[:3]
+    total = float(given.widgets["megapixels"]) * 1024 * 1024
+    factor = (total / max(1, height * width)) ** 0.5
+    made = image(
+        batch, round(width * factor), round(height * factor), (given.node_id, "megapixels")
+    )
+    return NodeCost({"image": made}, working=made.nbytes // max(1, batch), driver="megapixels")
