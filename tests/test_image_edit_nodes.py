@@ -270,3 +270,23 @@ def test_batch_transform_nodes_from_a_comfyui_prompt(
     assert (values["5"]["width"], values["5"]["height"], values["5"]["batch_size"]) == (4, 6, 1)
     assert values["8"]["image"].pixels.shape == (1, 6, 4, 3)
     assert torch.all(values["7"]["mask"].values == 1)  # every pixel is the blue 0x0000FF
+
+
+def test_latent_composite_masked_keeps_the_destination_noise_mask(
+    executor: Executor, registry: Registry
+) -> None:
+    prompt = {
+        "1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64}},
+        "2": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 64, "height": 64}},
+        "3": {
+            "class_type": "SetLatentNoiseMask",
+            "inputs": {"samples": ["1", 0], "mask": ["2", 0]},
+        },
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 16, "height": 16}},
+        "5": {
+            "class_type": "LatentCompositeMasked",
+            "inputs": {"destination": ["3", 0], "source": ["4", 0], "x": 8, "y": 8},
+        },
+    }
+    latent = run(executor, from_comfy_api(prompt, registry), "5")["5"]["latent"]
+    assert latent.samples.shape == (1, 4, 8, 8) and latent.noise_mask is not None

@@ -136,3 +136,17 @@ def test_rotate_90_degrees_is_clockwise() -> None:
     assert torch.equal(turned[0, 0, -1], pixels[0, 0, 0])
     assert torch.equal(turned[0, 0, 0], pixels[0, -1, 0])
     assert torch.equal(edit.rotate(turned, "270 degrees"), pixels)
+
+
+def test_latent_composite_places_the_source_in_whole_cells() -> None:
+    out = edit.composite_latent(torch.zeros(1, 4, 8, 8), torch.ones(1, 4, 2, 2), 20, 8, None, False)
+    expected = torch.zeros(1, 4, 8, 8)
+    expected[..., 1:3, 2:4] = 1.0  # pixel (20, 8) is cell (2, 1)
+    assert torch.equal(out, expected)
+
+
+def test_latent_composite_through_a_mask_and_resized() -> None:
+    mask = torch.zeros(1, 16, 16)
+    mask[:, :, 8:] = 1.0  # the right half of the (resized) source
+    out = edit.composite_latent(torch.zeros(1, 4, 8, 8), torch.ones(1, 4, 2, 2), 0, 0, mask, True)
+    assert torch.all(out[..., 4:] == 1) and torch.all(out[..., :3] == 0)

@@ -96,10 +96,19 @@ def composite(
     """`source` pasted into `destination` with its top-left corner at (x, y), blended by
     `mask` (scaled to the source's size; 1 = source). The source is first scaled to the
     destination's size when `resize_source`; batches are cycled to the destination's."""
-    out = destination.clone()
     height, width = destination.shape[1:3]
     if resize_source:
         source = resize(source, width, height, "bilinear", "disabled")
+    return paste(destination, source, x, y, mask)
+
+
+def paste(
+    destination: torch.Tensor, source: torch.Tensor, x: int, y: int, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Channels-last [B, H, W, C] `source` laid into `destination` at (x, y) through `mask`
+    (scaled to the source), cut at the edge; works for images and latents alike."""
+    out = destination.clone()
+    height, width = destination.shape[1:3]
     source = repeat_to_batch(source, destination.shape[0])
     x, y = min(x, width), min(y, height)
     visible_h, visible_w = min(source.shape[1], height - y), min(source.shape[2], width - x)
@@ -116,6 +125,22 @@ def composite(
     pasted = source[:, :visible_h, :visible_w].to(out.dtype)
     out[:, y : y + visible_h, x : x + visible_w] = pasted * weight + region * (1 - weight)
     return out
+
+
+def composite_latent(
+    destination: torch.Tensor,
+    source: torch.Tensor,
+    x: int,
+    y: int,
+    mask: torch.Tensor | None,
+    resize_source: bool,
+) -> torch.Tensor:
+    """Latents [B, C, h, w]: `source` pasted at pixel (x, y) (whole latent cells: x // 8,
+    y // 8) through `mask`; `resize_source` scales it (bilinear) to the destination first."""
+    if resize_source:
+        source = F.interpolate(source, size=destination.shape[-2:], mode="bilinear")
+    out = paste(destination.movedim(1, -1), source.movedim(1, -1), x // 8, y // 8, mask)
+    return out.movedim(-1, 1).contiguous()
 
 
 def pick(pixels: torch.Tensor, batch_index: int, length: int) -> torch.Tensor:
