@@ -114,3 +114,54 @@ class ScaleImageToTotalPixels:
             )
         pixels = resize(i.image.pixels, new_w, new_h, i.upscale_method, "disabled")
         return self.Outputs(image=Image(pixels))
+
+
+@node(
+    "image.scale_to_max_dimension",
+    title="Scale Image to Max Dimension",
+    category="image",
+    comfy="ImageScaleToMaxDimension",
+)
+class ScaleImageToMaxDimension:
+    """Resize so the longer side is `largest_size`, keeping the aspect ratio."""
+
+    class Inputs(BaseModel):
+        image: Image
+        upscale_method: Literal["area", "lanczos", "bilinear", "nearest-exact", "bicubic"] = "area"
+        largest_size: int = Field(512, ge=0, le=MAX_SIDE)
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.pixels import filters
+        from nodes.ops.pixels.image import resize
+
+        i = inputs
+        if i.largest_size == 0:
+            raise NodeInputError("largest_size", "must be at least 1 pixel")
+        height, width = i.image.pixels.shape[1:3]
+        new_h, new_w = filters.longest_side_size(height, width, i.largest_size)
+        pixels = resize(i.image.pixels, new_w, new_h, i.upscale_method, "disabled")
+        return self.Outputs(image=Image(pixels))
+
+
+@node(
+    "image.add_noise", title="Add Noise to Image", category="image/filters", comfy="ImageAddNoise"
+)
+class AddNoiseToImage:
+    """Gaussian noise (as ComfyUI draws it from the seed) times `strength`, clamped."""
+
+    class Inputs(BaseModel):
+        image: Image
+        seed: Annotated[int, Widget(randomize=True)] = Field(0, ge=0, le=0xFFFFFFFFFFFFFFFF)
+        strength: Annotated[float, Widget(step=0.01)] = Field(0.5, ge=0.0, le=1.0)
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.pixels import filters
+
+        i = inputs
+        return self.Outputs(image=Image(filters.add_noise(i.image.pixels, i.seed, i.strength)))

@@ -92,3 +92,31 @@ def test_filter_nodes_from_a_comfyui_prompt(executor: Executor, registry: Regist
     result = executor.run(from_comfy_api(prompt, registry), targets=["5"])
     assert result.status == "success", result.error or result.problems
     assert result.values["5"]["image"].pixels.shape == (1, 72, 145, 3)
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [((300, 600), (256, 512)), ((600, 300), (512, 256)), ((7, 7), (512, 512))]
+)
+def test_longest_side_becomes_the_largest_size(
+    size: tuple[int, int], expected: tuple[int, int]
+) -> None:
+    assert filters.longest_side_size(*size, 512) == expected
+
+
+def test_add_noise_is_comfyuis_draw_for_the_seed() -> None:
+    pixels = torch.rand(2, 4, 5, 3)
+    generator = torch.manual_seed(7)  # ComfyUI: torch.manual_seed(seed), randn on the CPU
+    expected = (pixels + 0.25 * torch.randn(pixels.size(), generator=generator)).clamp(0, 1)
+    assert torch.equal(filters.add_noise(pixels, 7, 0.25), expected)
+    assert not torch.equal(filters.add_noise(pixels, 8, 0.25), expected)
+
+
+def test_scale_to_max_dimension_node(executor: Executor, registry: Registry) -> None:
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 40, "height": 20}},
+        "2": {"class_type": "ImageScaleToMaxDimension", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "ImageAddNoise", "inputs": {"image": ["2", 0], "seed": 3}},
+    }
+    result = executor.run(from_comfy_api(prompt, registry), targets=["3"])
+    assert result.status == "success", result.error or result.problems
+    assert result.values["3"]["image"].pixels.shape == (1, 256, 512, 3)

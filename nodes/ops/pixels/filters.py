@@ -89,3 +89,20 @@ def total_pixels_size(height: int, width: int, megapixels: float, steps: int) ->
     new_w = max(1, round(width * factor / steps)) * steps
     new_h = max(1, round(height * factor / steps)) * steps
     return new_h, new_w
+
+
+def longest_side_size(height: int, width: int, largest: int) -> tuple[int, int]:
+    """(height, width) with the longer side `largest`, the aspect ratio kept."""
+    if height > width:
+        return largest, max(1, round(width / height * largest))
+    if width > height:
+        return max(1, round(height / width * largest)), largest
+    return largest, largest
+
+
+def add_noise(pixels: torch.Tensor, seed: int, strength: float) -> torch.Tensor:
+    """Gaussian noise times `strength`, drawn on the CPU from `seed` as ComfyUI draws it
+    (one generator seeded once, the whole batch's shape at once), clamped to [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(pixels.shape, generator=generator).to(pixels)
+    return (pixels + strength * noise).clamp(0.0, 1.0)
