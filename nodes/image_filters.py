@@ -133,6 +133,8 @@ class ScaleImageToMaxDimension:
     class Outputs(BaseModel):
         image: Image
 
+    cost = hook(edits.scale_to_max_dimension)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import filters
         from nodes.ops.pixels.image import resize

@@ -136,3 +136,16 @@ def test_scaling_a_batch_to_16_megapixels_is_refused_at_megapixels(
     )
     refused = refusal(workflow, registry, settings)
     assert (refused.node, refused.input) == ("scale", "megapixels")
+
+
+def test_scaling_a_batch_to_a_huge_longest_side_is_refused_at_largest_size(
+    registry: Registry, settings: Settings
+) -> None:
+    scale = {"image": link("empty", "image"), "largest_size": 16384}
+    workflow = graph(
+        empty=("image.empty", {"width": 64, "height": 64, "batch_size": 4}),
+        scale=("image.scale_to_max_dimension", scale),
+        save=("image.save", {"images": link("scale", "image")}),
+    )
+    refused = refusal(workflow, registry, settings)
+    assert (refused.node, refused.input) == ("scale", "largest_size")

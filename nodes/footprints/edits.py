@@ -105,3 +105,19 @@ def scale_to_total_pixels(given: CostInputs) -> NodeCost:
         batch, round(width * factor), round(height * factor), (given.node_id, "megapixels")
     )
     return NodeCost({"image": made}, working=made.nbytes // max(1, batch), driver="megapixels")
+
+
+def scale_to_max_dimension(given: CostInputs) -> NodeCost:
+    source = given.link("image")
+    if len(source.shape) != 4:
+        return NodeCost()
+    batch, height, width = source.shape[:3]
+    largest = max(1, int(given.widgets["largest_size"]))
+    factor = largest / max(1, height, width)
+    made = image(
+        batch,
+        max(1, round(width * factor)),
+        max(1, round(height * factor)),
+        (given.node_id, "largest_size"),
+    )
+    return NodeCost({"image": made}, working=made.nbytes // max(1, batch), driver="largest_size")
