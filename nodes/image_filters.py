@@ -167,3 +167,25 @@ class AddNoiseToImage:
 
         i = inputs
         return self.Outputs(image=Image(filters.add_noise(i.image.pixels, i.seed, i.strength)))
+
+
+@node("image.morphology", title="Image Morphology", category="image/filters", comfy="Morphology")
+class ImageMorphology:
+    """Erode, dilate, open, close, gradient, top_hat or bottom_hat with a flat
+    kernel_size-square, each channel on its own."""
+
+    class Inputs(BaseModel):
+        image: Image
+        operation: Literal[
+            "erode", "dilate", "open", "close", "gradient", "bottom_hat", "top_hat"
+        ] = "erode"
+        kernel_size: int = Field(3, ge=3, le=999)
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.pixels.morphology import morphology
+
+        i = inputs
+        return self.Outputs(image=Image(morphology(i.image.pixels, i.operation, i.kernel_size)))

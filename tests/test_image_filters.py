@@ -9,6 +9,7 @@ from engine.executor import Executor
 from engine.registry import Registry
 from formats.comfy_api import from_comfy_api
 from nodes.ops.pixels import filters
+from nodes.ops.pixels.morphology import morphology
 
 
 def grey(value: float, height: int = 8, width: int = 8) -> torch.Tensor:
@@ -120,3 +121,43 @@ def test_scale_to_max_dimension_node(executor: Executor, registry: Registry) -> 
     result = executor.run(from_comfy_api(prompt, registry), targets=["3"])
     assert result.status == "success", result.error or result.problems
     assert result.values["3"]["image"].pixels.shape == (1, 256, 512, 3)
+
+
+def box_reference(pixels: torch.Tensor, kernel: int, pick: str) -> torch.Tensor:
+    """Max (or min) over the kernel x kernel box anchored at kernel // 2, written plainly:
+    rows i - kernel // 2 .. i + kernel - 1 - kernel // 2 that lie inside, the same for columns."""
+    out = torch.empty_like(pixels)
+    height, width = pixels.shape[1:3]
+    before, after = kernel // 2, kernel - 1 - kernel // 2
+    for y in range(height):
+        for x in range(width):
+            box = pixels[:, max(0, y - before) : y + after + 1, max(0, x - before) : x + after + 1]
+            out[:, y, x] = box.amax(dim=(1, 2)) if pick == "max" else box.amin(dim=(1, 2))
+    return out
+
+
+@pytest.mark.parametrize("kernel", [3, 4])
+def test_morphology_erode_and_dilate_are_box_minimum_and_maximum(kernel: int) -> None:
+    pixels = torch.rand(2, 5, 7, 3)
+    assert torch.equal(morphology(pixels, "dilate", kernel), box_reference(pixels, kernel, "max"))
+    assert torch.equal(morphology(pixels, "erode", kernel), box_reference(pixels, kernel, "min"))
+
+
+def test_morphology_compound_operations() -> None:
+    pixels = torch.rand(1, 9, 9, 3)
+    opened, closed = morphology(pixels, "open", 3), morphology(pixels, "close", 3)
+    assert torch.all(opened <= pixels) and torch.all(closed >= pixels)
+    assert torch.equal(morphology(pixels, "top_hat", 3), pixels - opened)
+    assert torch.equal(morphology(pixels, "bottom_hat", 3), closed - pixels)
+    spread = morphology(pixels, "dilate", 3) - morphology(pixels, "erode", 3)
+    assert torch.equal(morphology(pixels, "gradient", 3), spread)
+
+
+def test_morphology_node_from_a_comfyui_prompt(executor: Executor, registry: Registry) -> None:
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 9, "height": 9}},
+        "2": {"class_type": "Morphology", "inputs": {"image": ["1", 0], "operation": "gradient"}},
+    }
+    result = executor.run(from_comfy_api(prompt, registry), targets=["2"])
+    assert result.status == "success", result.error or result.problems
+    assert torch.all(result.values["2"]["image"].pixels == 0)  # a flat image has no edges

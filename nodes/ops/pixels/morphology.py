@@ -14,16 +14,18 @@ from engine.context import check_interrupt
 from nodes.ops.pixels.sizes import STEPWISE_RADIUS
 
 
-def window_max(values: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
-    """The maximum over [i - radius, i + radius] along `dim`, ignoring what lies outside.
+def window_max(values: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
+    """The maximum over [i - before, i + after] along `dim`, ignoring what lies outside.
     Maxima over power-of-two windows are built by doubling; two of them cover any window."""
-    if radius <= 0:
+    if before <= 0 and after <= 0:
         return values
-    length, window = values.shape[dim], 2 * radius + 1
-    pad_shape = list(values.shape)
-    pad_shape[dim] = radius
-    edge = values.new_full(pad_shape, float("-inf"))
-    table, span = torch.cat([edge, values, edge], dim=dim), 1
+    length, window = values.shape[dim], before + after + 1
+    edges = []
+    for size in (before, after):
+        shape = list(values.shape)
+        shape[dim] = size
+        edges.append(values.new_full(shape, float("-inf")))
+    table, span = torch.cat([edges[0], values, edges[1]], dim=dim), 1
     while 2 * span <= window:
         size = table.shape[dim] - span
         table = torch.maximum(table.narrow(dim, 0, size), table.narrow(dim, span, size))
@@ -34,7 +36,7 @@ def window_max(values: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
 
 def dilate_square(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Each pixel of [B, H, W] becomes the maximum within a (2r+1)-square around it."""
-    return window_max(window_max(mask, radius, 1), radius, 2)
+    return window_max(window_max(mask, radius, radius, 1), radius, radius, 2)
 
 
 def _cross_step(mask: torch.Tensor) -> torch.Tensor:
@@ -65,3 +67,39 @@ def dilate_diamond(mask: torch.Tensor, radius: int) -> torch.Tensor:
         grid[u, v] = item
         out[index] = dilate_square(grid[None], radius)[0][u, v]
     return out
+
+
+def _dilate_box(planes: torch.Tensor, kernel: int) -> torch.Tensor:
+    """The maximum over a kernel x kernel box anchored at kernel // 2 (as kornia's flat
+    structuring element), for [N, H, W] planes; pixels outside are ignored."""
+    before, after = kernel // 2, kernel - 1 - kernel // 2
+    return window_max(window_max(planes, before, after, 1), before, after, 2)
+
+
+def _erode_box(planes: torch.Tensor, kernel: int) -> torch.Tensor:
+    return -_dilate_box(-planes, kernel)
+
+
+def morphology(pixels: torch.Tensor, operation: str, kernel: int) -> torch.Tensor:
+    """ComfyUI's Morphology node on [B, H, W, C] images, each channel on its own:
+    erode, dilate, open, close, gradient, top_hat or bottom_hat with a flat square."""
+    planes = pixels.movedim(-1, 1).reshape(-1, *pixels.shape[1:3])
+    dilate, erode = _dilate_box, _erode_box
+    if operation == "erode":
+        out = erode(planes, kernel)
+    elif operation == "dilate":
+        out = dilate(planes, kernel)
+    elif operation == "open":
+        out = dilate(erode(planes, kernel), kernel)
+    elif operation == "close":
+        out = erode(dilate(planes, kernel), kernel)
+    elif operation == "gradient":
+        out = dilate(planes, kernel) - erode(planes, kernel)
+    elif operation == "top_hat":
+        out = planes - dilate(erode(planes, kernel), kernel)
+    elif operation == "bottom_hat":
+        out = erode(dilate(planes, kernel), kernel) - planes
+    else:
+        raise ValueError(f"unknown morphology operation {operation!r}")
+    batch, height, width, channels = pixels.shape
+    return out.reshape(batch, channels, height, width).movedim(1, -1).contiguous()
