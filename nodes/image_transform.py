@@ -3,12 +3,12 @@ pick images from it, flip, rotate, and read an image's size."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from engine.context import NodeContext
-from engine.node import node
+from engine.context import NodeContext, NodeInputError
+from engine.node import Widget, node
 from engine.types import Image
 from nodes.footprints import edits
 from nodes.footprints.formulas import hook
@@ -101,3 +101,68 @@ class GetImageSize:
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         batch, height, width = inputs.image.pixels.shape[:3]
         return self.Outputs(width=width, height=height, batch_size=batch)
+
+
+@node("image.stitch", title="Image Stitch", category="image", comfy="ImageStitch")
+class ImageStitch:
+    """`image2` placed right of, below, left of or above `image1`, scaled to match its
+    height or width (or centred on a padding), with an optional band between them; no
+    `image2` gives `image1` unchanged."""
+
+    class Inputs(BaseModel):
+        image1: Image
+        direction: Literal["right", "down", "left", "up"] = "right"
+        match_image_size: bool = True
+        spacing_width: Annotated[int, Widget(step=2)] = Field(0, ge=0, le=1024)
+        spacing_color: Literal["white", "black", "red", "green", "blue"] = "white"
+        image2: Image | None = None
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.pixels import edit
+
+        i = inputs
+        if i.image2 is None:
+            return self.Outputs(image=i.image1)
+        pixels = edit.stitch(
+            i.image1.pixels,
+            i.image2.pixels,
+            i.direction,
+            i.match_image_size,
+            i.spacing_width,
+            i.spacing_color,
+        )
+        if max(pixels.shape[1:3]) > MAX_SIDE:
+            raise NodeInputError("image2", f"the stitched image would be over {MAX_SIDE} a side")
+        return self.Outputs(image=Image(pixels))
+
+
+@node(
+    "image.resize_and_pad",
+    title="Resize and Pad Image",
+    category="image",
+    comfy="ResizeAndPadImage",
+)
+class ResizeAndPadImage:
+    """Scaled to fit inside target_width x target_height and centred on white or black."""
+
+    class Inputs(BaseModel):
+        image: Image
+        target_width: int = Field(512, ge=1, le=MAX_SIDE)
+        target_height: int = Field(512, ge=1, le=MAX_SIDE)
+        padding_color: Literal["white", "black"] = "white"
+        interpolation: Literal["area", "bicubic", "nearest-exact", "bilinear", "lanczos"] = "area"
+
+    class Outputs(BaseModel):
+        image: Image
+
+    def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
+        from nodes.ops.pixels import edit
+
+        i = inputs
+        pixels = edit.resize_and_pad(
+            i.image.pixels, i.target_width, i.target_height, i.padding_color, i.interpolation
+        )
+        return self.Outputs(image=Image(pixels))

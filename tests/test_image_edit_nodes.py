@@ -290,3 +290,25 @@ def test_latent_composite_masked_keeps_the_destination_noise_mask(
     }
     latent = run(executor, from_comfy_api(prompt, registry), "5")["5"]["latent"]
     assert latent.samples.shape == (1, 4, 8, 8) and latent.noise_mask is not None
+
+
+def test_stitch_and_resize_and_pad_from_a_comfyui_prompt(
+    executor: Executor, registry: Registry
+) -> None:
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 4}},
+        "2": {"class_type": "ImageStitch", "inputs": {"image1": ["1", 0]}},  # no image2
+        "3": {
+            "class_type": "ImageStitch",
+            "inputs": {"image1": ["1", 0], "image2": ["2", 0], "direction": "down"},
+        },
+        "4": {
+            "class_type": "ResizeAndPadImage",
+            "inputs": {"image": ["3", 0], "target_width": 16, "target_height": 32},
+        },
+    }
+    values = run(executor, from_comfy_api(prompt, registry), "2", "3", "4")
+    assert values["2"]["image"].pixels.shape == (1, 4, 8, 3)
+    assert values["3"]["image"].pixels.shape == (1, 8, 8, 3)
+    padded = values["4"]["image"].pixels
+    assert padded.shape == (1, 32, 16, 3) and float(padded[0, 0, 0, 0]) == 1.0  # white

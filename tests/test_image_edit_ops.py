@@ -150,3 +150,47 @@ def test_latent_composite_through_a_mask_and_resized() -> None:
     mask[:, :, 8:] = 1.0  # the right half of the (resized) source
     out = edit.composite_latent(torch.zeros(1, 4, 8, 8), torch.ones(1, 4, 2, 2), 0, 0, mask, True)
     assert torch.all(out[..., 4:] == 1) and torch.all(out[..., :3] == 0)
+
+
+def solid_image(value: float, height: int, width: int, batch: int = 1) -> torch.Tensor:
+    return torch.full((batch, height, width, 3), value)
+
+
+def test_stitch_right_scales_the_second_image_to_the_first_height() -> None:
+    out = edit.stitch(solid_image(0.2, 8, 10), solid_image(0.8, 4, 6), "right", True, 0, "white")
+    assert out.shape == (1, 8, 22, 3)  # 10 + 6 x 8/4
+    assert torch.allclose(out[0, :, :10], torch.tensor(0.2))
+    assert float(out[0, 0, -1, 0]) == pytest.approx(0.8, abs=1 / 255)  # lanczos via 8 bits
+
+
+def test_stitch_up_puts_the_second_image_first_with_an_even_band() -> None:
+    out = edit.stitch(solid_image(0.2, 4, 6), solid_image(0.8, 4, 6), "up", True, 3, "red")
+    assert out.shape == (1, 12, 6, 3)  # 4 + a band of 3 rounded up to 4 + 4
+    assert float(out[0, 0, 0, 0]) == pytest.approx(0.8)
+    assert out[0, 5, 0].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_stitch_without_matching_centres_the_smaller_image_on_the_padding() -> None:
+    out = edit.stitch(solid_image(0.5, 6, 4), solid_image(0.5, 2, 4), "right", False, 0, "black")
+    assert out.shape == (1, 6, 8, 3)
+    assert out[0, :, 4:, 0].tolist() == [
+        [0.0] * 4,
+        [0.0] * 4,
+        [0.5] * 4,
+        [0.5] * 4,
+        [0.0] * 4,
+        [0.0] * 4,
+    ]
+
+
+def test_stitch_repeats_the_last_image_of_the_shorter_batch() -> None:
+    first = torch.cat([solid_image(0.1, 2, 2), solid_image(0.9, 2, 2)])
+    out = edit.stitch(first, solid_image(0.5, 2, 2, batch=3), "right", True, 0, "white")
+    assert out.shape[0] == 3 and float(out[2, 0, 0, 0]) == pytest.approx(0.9)
+
+
+def test_resize_and_pad_fits_inside_and_centres() -> None:
+    out = edit.resize_and_pad(solid_image(0.5, 10, 20), 40, 40, "black", "bilinear")
+    assert out.shape == (1, 40, 40, 3)
+    assert float(out[0, 0, 0, 0]) == 0.0 and float(out[0, 20, 20, 0]) == pytest.approx(0.5)
+    assert torch.all(out[0, 10:30, :, 0] == 0.5) and torch.all(out[0, :10, :, 0] == 0)

@@ -162,3 +162,79 @@ def rotate(pixels: torch.Tensor, rotation: str) -> torch.Tensor:
     """Clockwise by "none", "90 degrees", "180 degrees" or "270 degrees"."""
     turns = {"none": 0, "90 degrees": 1, "180 degrees": 2, "270 degrees": 3}[rotation]
     return torch.rot90(pixels, k=turns, dims=[2, 1]).contiguous()
+
+
+COLOURS = {
+    "white": (1.0, 1.0, 1.0),
+    "black": (0.0, 0.0, 0.0),
+    "red": (1.0, 0.0, 0.0),
+    "green": (0.0, 1.0, 0.0),
+    "blue": (0.0, 0.0, 1.0),
+}
+
+
+def _pad_centred(pixels: torch.Tensor, size: int, dim: int, value: float) -> torch.Tensor:
+    """Pad along `dim` (1: height, 2: width) to `size`, half before and half after."""
+    missing = size - pixels.shape[dim]
+    if missing <= 0:
+        return pixels
+    sides = (missing // 2, missing - missing // 2)
+    padding = (0, 0, *sides) if dim == 2 else (0, 0, 0, 0, *sides)
+    return F.pad(pixels, padding, value=value)
+
+
+def _extend_batch(pixels: torch.Tensor, batch: int) -> torch.Tensor:
+    """Repeat the last image until the batch has `batch` images."""
+    extra = batch - pixels.shape[0]
+    return torch.cat([pixels, pixels[-1:].repeat(extra, 1, 1, 1)]) if extra > 0 else pixels
+
+
+def stitch(
+    first: torch.Tensor,
+    second: torch.Tensor,
+    direction: str,
+    match_size: bool,
+    spacing: int,
+    colour: str,
+) -> torch.Tensor:
+    """`second` placed beside `first` (right, down, left or up) as ComfyUI's Image Stitch:
+    scaled (lanczos) to share `first`'s height or width, or else centred on a padding
+    (white, black, or black for the other colours, as ComfyUI); an even `spacing` band of
+    `colour` between them; the shorter batch repeats its last image."""
+    batch = max(first.shape[0], second.shape[0])
+    first, second = _extend_batch(first, batch), _extend_batch(second, batch).to(first.dtype)
+    across = direction in ("left", "right")
+    concat_dim, other_dim = (2, 1) if across else (1, 2)
+    if match_size:
+        h1, w1 = first.shape[1:3]
+        aspect = second.shape[2] / second.shape[1]
+        size = (h1, max(1, int(h1 * aspect))) if across else (max(1, int(w1 / aspect)), w1)
+        second = resize(second, size[1], size[0], "lanczos", "disabled")
+    else:
+        pad_value = {"white": 1.0}.get(colour, 0.0)
+        common = max(first.shape[other_dim], second.shape[other_dim])
+        first = _pad_centred(first, common, other_dim, pad_value)
+        second = _pad_centred(second, common, other_dim, pad_value)
+    parts = [second, first] if direction in ("left", "up") else [first, second]
+    if spacing > 0:
+        shape = list(first.shape)
+        shape[other_dim] = max(first.shape[other_dim], second.shape[other_dim])
+        shape[concat_dim] = spacing + spacing % 2
+        band = torch.tensor(COLOURS[colour], dtype=first.dtype).expand(*shape)
+        parts.insert(1, band)
+    return torch.cat(parts, dim=concat_dim)
+
+
+def resize_and_pad(
+    pixels: torch.Tensor, width: int, height: int, colour: str, method: str
+) -> torch.Tensor:
+    """Scaled to fit inside width x height (aspect ratio kept, sizes truncated as ComfyUI)
+    and centred on white or black."""
+    old_h, old_w = pixels.shape[1:3]
+    scale = min(width / old_w, height / old_h)
+    new_w, new_h = max(1, int(old_w * scale)), max(1, int(old_h * scale))
+    fitted = resize(pixels, new_w, new_h, method, "disabled")
+    out = torch.full((pixels.shape[0], height, width, 3), COLOURS[colour][0], dtype=pixels.dtype)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    out[:, top : top + new_h, left : left + new_w] = fitted
+    return out
