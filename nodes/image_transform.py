@@ -120,6 +120,8 @@ class ImageStitch:
     class Outputs(BaseModel):
         image: Image
 
+    cost = hook(edits.stitch)
+
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import edit
 
@@ -157,6 +159,8 @@ class ResizeAndPadImage:
 
     class Outputs(BaseModel):
         image: Image
+
+    cost = hook(edits.resize_and_pad)
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import edit

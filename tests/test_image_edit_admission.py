@@ -149,3 +149,16 @@ def test_scaling_a_batch_to_a_huge_longest_side_is_refused_at_largest_size(
     )
     refused = refusal(workflow, registry, settings)
     assert (refused.node, refused.input) == ("scale", "largest_size")
+
+
+def test_padding_into_a_huge_frame_is_refused_at_its_size(
+    registry: Registry, settings: Settings
+) -> None:
+    size = {"image": link("empty", "image"), "target_width": 16384, "target_height": 8192}
+    workflow = graph(
+        empty=("image.empty", {"width": 64, "height": 64, "batch_size": 2}),
+        pad=("image.resize_and_pad", size),
+        save=("image.save", {"images": link("pad", "image")}),
+    )
+    refused = refusal(workflow, registry, settings)
+    assert (refused.node, refused.input) == ("pad", "target_width")

@@ -121,3 +121,30 @@ def scale_to_max_dimension(given: CostInputs) -> NodeCost:
         (given.node_id, "largest_size"),
     )
     return NodeCost({"image": made}, working=made.nbytes // max(1, batch), driver="largest_size")
+
+
+def resize_and_pad(given: CostInputs) -> NodeCost:
+    source = given.link("image")
+    if len(source.shape) != 4:
+        return NodeCost()
+    w = given.widgets
+    width, height = int(w["target_width"]), int(w["target_height"])
+    tall = height > width
+    made = image(source.shape[0], width, height, size_origin(given))
+    return NodeCost(
+        {"image": made}, working=made.nbytes, driver="target_height" if tall else "target_width"
+    )
+
+
+def stitch(given: CostInputs) -> NodeCost:
+    """Image Stitch: at most both images side by side, each at the larger one's size."""
+    first, second = given.link("image1"), given.link("image2")
+    if len(first.shape) != 4:
+        return NodeCost()
+    if len(second.shape) != 4:
+        return NodeCost({"image": first})
+    batch = max(first.shape[0], second.shape[0])
+    height = max(first.shape[1], second.shape[1])
+    width = first.shape[2] + second.shape[2] + 1024  # the widest spacing band
+    made = image(batch, width, height, given.origin("image2"))
+    return NodeCost({"image": made}, working=made.nbytes, driver="image2")
