@@ -129,11 +129,9 @@ def resize_and_pad(given: CostInputs) -> NodeCost:
         return NodeCost()
     w = given.widgets
     width, height = int(w["target_width"]), int(w["target_height"])
-    tall = height > width
-    made = image(source.shape[0], width, height, size_origin(given))
-    return NodeCost(
-        {"image": made}, working=made.nbytes, driver="target_height" if tall else "target_width"
-    )
+    side = "target_height" if height > width else "target_width"
+    made = image(source.shape[0], width, height, (given.node_id, side))
+    return NodeCost({"image": made}, working=made.nbytes, driver=side)
 
 
 def stitch(given: CostInputs) -> NodeCost:
