@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from engine.events import Listener, Progress
 from engine.types import Image
@@ -102,9 +102,16 @@ class NodeContext:
         if self._interrupt.is_set():
             raise Interrupted(f"interrupted in node {self.node_id}")
 
-    def progress(self, step: int, total: int, preview: Image | None = None) -> None:
-        """Report step `step` of `total` (and a preview image), then honour an interrupt."""
-        self._listener(Progress(self.node_id, step, total, preview))
+    def progress(
+        self,
+        step: int,
+        total: int,
+        preview: Image | None = None,
+        preview_format: Literal["JPEG", "PNG"] = "JPEG",
+    ) -> None:
+        """Report step `step` of `total` (and a preview image, sent to the client in
+        `preview_format`), then honour an interrupt."""
+        self._listener(Progress(self.node_id, step, total, preview, preview_format))
         self.check_interrupt()
 
     def show(self, **items: Any) -> None:

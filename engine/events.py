@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from engine.types import Image
 
@@ -35,6 +35,8 @@ class Progress:
     step: int
     total: int
     preview: Image | None = None
+    # JPEG: a sampler's small preview. PNG: the full image, lossless (Save Image (WebSocket)).
+    preview_format: Literal["JPEG", "PNG"] = "JPEG"
 
 
 @dataclass(frozen=True)

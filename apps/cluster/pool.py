@@ -22,7 +22,7 @@ from apps.cluster.outputs import ReturnedFiles
 from apps.cluster.wire import input_files
 from apps.cluster.worker import RenderWorker
 from apps.jobs.lifecycle import JobRefused, Publish, WorkerLost, announce, run_job
-from apps.jobs.messages import JobMessages, jpeg_frame
+from apps.jobs.messages import JobMessages
 from apps.jobs.queue import Job, JobQueue
 from engine.events import NodeCached, NodeFinished
 from engine.executor import RunResult
@@ -222,7 +222,7 @@ class RayPool:
             if kind == "files":
                 self.files.receive(incarnation, payload)
             elif kind == "preview":
-                self.publish(jpeg_frame(payload), job.client_id)
+                self.publish(payload, job.client_id)  # a whole binary frame
             elif kind == "event":
                 if isinstance(payload, NodeFinished | NodeCached):
                     payload = replace(payload, ui=self.files.rename(incarnation, payload.ui))

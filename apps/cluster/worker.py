@@ -3,7 +3,7 @@ model store, so models and cached outputs stay resident between jobs.
 
 A plain class, made a Ray actor by the pool (`ray.remote(RenderWorker)`), so this module
 imports without Ray. `run` is a generator: Ray streams what it yields back to the server
-while the job runs (events, previews as JPEG, shown images with their bytes), the run's
+while the job runs (events, previews as encoded frames, shown images with their bytes), the run's
 result last. It is a threaded actor, so `interrupt` and `describe` answer mid-job.
 """
 
@@ -31,7 +31,7 @@ from engine.paths import safe_join
 from engine.settings import Settings
 from engine.workflow import parse_workflow
 
-WireItem = tuple[str, Any]  # ("event", Event) | ("preview", jpeg) | ("files", [...]) | ...
+WireItem = tuple[str, Any]  # ("event", Event) | ("preview", frame) | ("files", [...]) | ...
 _DONE = object()
 
 
@@ -118,10 +118,13 @@ class RenderWorker:
 
     def _relay(self, event: Event) -> Iterator[WireItem]:
         if isinstance(event, Progress) and event.preview is not None:
-            from apps.jobs.messages import preview_jpeg
+            from apps.jobs.messages import preview_frame
 
+            # Encoded here: the frame (a JPEG, or Save Image (WebSocket)'s PNG) travels,
+            # not the tensor.
+            frame = preview_frame(event.preview, image_format=event.preview_format)
             yield ("event", replace(event, preview=None))
-            yield ("preview", preview_jpeg(event.preview))
+            yield ("preview", frame)
             return
         if isinstance(event, NodeFinished | NodeCached):
             files = [self._ship(image) for image in shown_images(event.ui)]

@@ -2,8 +2,8 @@
 
 Message names and payloads are ComfyUI's: execution_start, execution_cached, executing,
 progress, executed, execution_error, execution_interrupted, execution_success, and the
-binary preview frame (4-byte big-endian event type 1, 4-byte image format 1=JPEG, JPEG
-bytes). A job ends with `executing` for node null, which clients wait for.
+binary preview frame (4-byte big-endian event type 1, 4-byte image format 1=JPEG or 2=PNG,
+the image's bytes). A job ends with `executing` for node null, which clients wait for.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from engine.events import (
 )
 from engine.types import Image
 
-PREVIEW_IMAGE, JPEG = 1, 1
+PREVIEW_IMAGE, JPEG, PNG = 1, 1, 2
 # What ComfyUI keeps in a history entry's status messages.
 HISTORY_MESSAGES = {
     "execution_start",
@@ -66,8 +66,20 @@ def jpeg_frame(jpeg: bytes) -> bytes:
     return struct.pack(">II", PREVIEW_IMAGE, JPEG) + jpeg
 
 
-def preview_frame(image: Image, quality: int = 85) -> bytes:
-    """The first image of the batch as ComfyUI's binary preview frame."""
+def preview_png(image: Image) -> bytes:
+    """The first image of the batch as PNG bytes (fast compression, as ComfyUI sends)."""
+    from PIL import Image as PILImage
+
+    pixels = image.pixels[0].clamp(0, 1).mul(255).round().byte().cpu().numpy()
+    buffer = io.BytesIO()
+    PILImage.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def preview_frame(image: Image, quality: int = 85, image_format: str = "JPEG") -> bytes:
+    """The first image of the batch as ComfyUI's binary preview frame (JPEG or PNG)."""
+    if image_format == "PNG":
+        return struct.pack(">II", PREVIEW_IMAGE, PNG) + preview_png(image)
     return jpeg_frame(preview_jpeg(image, quality))
 
 
@@ -117,7 +129,7 @@ class JobMessages:
             step = {"value": event.step, "max": event.total, "prompt_id": pid, "node": event.node}
             out: list[dict[str, Any] | bytes] = [message("progress", step)]
             if event.preview is not None:
-                out.append(preview_frame(event.preview))
+                out.append(preview_frame(event.preview, image_format=event.preview_format))
             return out
         if isinstance(event, NodeFinished):
             self.executed.append(event.node)
