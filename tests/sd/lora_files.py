@@ -36,6 +36,7 @@ def kohya(path: str, family: str = "sd1") -> str:
 
 def save(state: State, tmp_path: Path, name: str = "lora.safetensors") -> Path:
     path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     return path
 

@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.executor import Executor
+from engine.settings import Settings
 from nodes.ops.families.patches import add_model_lora, unet_in_use
 from nodes.ops.weights.checkpoint_io import CheckpointError
+from tests.sd import graphs
 from tests.sd.conftest import port_values
 from tests.sd.lora_files import LINEAR, Applied, State, kohya, randn, save, weights
+from tests.sd.test_sd_conditioning import with_lora
 
 RANK = 4
 XL_ATTN = "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q"  # (64, 64)
@@ -153,3 +157,17 @@ def test_a_model_only_lora_leaves_text_encoder_layers_out_without_a_warning(
     with unet_in_use(patched, store) as unet:
         during = weights(unet)[f"{LINEAR}.weight"]
     torch.testing.assert_close(during - before, 0.5 * product(state, kohya(LINEAR)))
+
+
+def test_load_lora_shows_what_it_did_not_apply_in_its_output(
+    sd_executor: Executor, sd_settings: Settings
+) -> None:
+    state = {
+        **kohya_pair(kohya(LINEAR), 32, 32, 1),
+        **kohya_pair("lora_unet_input_blocks_99_1_proj_in", 32, 32, 3),
+    }
+    save(state, sd_settings.models_dir / "loras", "partial_node.safetensors")
+    result = sd_executor.run(with_lora(graphs.txt2img(), "partial_node.safetensors", 1.0, 1.0))
+    assert result.error is None
+    (warning,) = result.ui["lora"]["warnings"]
+    assert "partial_node.safetensors: 1 of its 2 layers matched no layer" in warning
