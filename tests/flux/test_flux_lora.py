@@ -188,7 +188,12 @@ def test_lycoris_loha_and_lokr_on_bfl_fused_layers_equal_merging_into_the_bfl_fi
 
     qkv = "double_blocks.0.img_attn.qkv"  # split into to_q, to_k, to_v
     rows, columns = bfl[f"{qkv}.weight"].shape
-    w1a, w1b, w2a, w2b = rand(rows, RANK), rand(RANK, columns), rand(rows, RANK), rand(RANK, columns)
+    w1a, w1b, w2a, w2b = (
+        rand(rows, RANK),
+        rand(RANK, columns),
+        rand(rows, RANK),
+        rand(RANK, columns),
+    )
     flat = "lora_unet_" + qkv.replace(".", "_")
     lora = {f"{flat}.hada_w1_a": w1a, f"{flat}.hada_w1_b": w1b}
     lora |= {f"{flat}.hada_w2_a": w2a, f"{flat}.hada_w2_b": w2b}

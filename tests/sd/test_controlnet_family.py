@@ -55,4 +55,3 @@ def test_an_sdxl_controlnet_on_an_sd1_model_names_both_families(
     assert (result.error.node, result.error.input) == ("sample", "positive")
     assert "made for Stable Diffusion XL" in result.error.message
     assert "the model is Stable Diffusion 1.x" in result.error.message
-

@@ -138,7 +138,7 @@ def test_a_file_matching_nothing_is_refused_with_a_count_and_an_example_key(
 
 def test_a_file_of_no_lora_format_is_refused_naming_a_key(tmp_path: Path) -> None:
     state = {"lora_unet_x.oft_blocks": torch.zeros(2, 2), "lora_unet_x.oft_alpha": torch.ones(1)}
-    with pytest.raises(CheckpointError, match="not a LoRA: none of its 2 keys .*oft_"):
+    with pytest.raises(CheckpointError, match=r"not a LoRA: none of its 2 keys .*oft_"):
         Applied("sd1", save(state, tmp_path))
 
 

@@ -57,4 +57,5 @@ def loha(parts: Mapping[str, torch.Tensor], alpha: float | None) -> Hadamard | N
     t1, t2 = parts.get("hada_t1"), parts.get("hada_t2")
     if (t1 is None) != (t2 is None):
         return None
-    return Hadamard(*(parts[p] for p in PARTS), alpha, t1, t2)
+    w1_a, w1_b, w2_a, w2_b = (parts[p] for p in PARTS)
+    return Hadamard(w1_a, w1_b, w2_a, w2_b, alpha, t1, t2)
