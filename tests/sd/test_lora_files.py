@@ -167,7 +167,8 @@ def test_load_lora_shows_what_it_did_not_apply_in_its_output(
         **kohya_pair("lora_unet_input_blocks_99_1_proj_in", 32, 32, 3),
     }
     save(state, sd_settings.models_dir / "loras", "partial_node.safetensors")
-    result = sd_executor.run(with_lora(graphs.txt2img(), "partial_node.safetensors", 1.0, 1.0))
+    workflow = with_lora(graphs.txt2img(), "partial_node.safetensors", 1.0, 1.0)
+    result = sd_executor.run(workflow, targets=["lora"])
     assert result.error is None
     (warning,) = result.ui["lora"]["warnings"]
     assert "partial_node.safetensors: 1 of its 2 layers matched no layer" in warning
