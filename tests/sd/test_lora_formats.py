@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nodes.ops.families.patches import add_lora, unet_in_use
 from tests.sd.lora_files import (
     CONV1,
     CONV3,
@@ -227,3 +228,32 @@ def test_weights_are_restored_bit_for_bit_after_use(tmp_path: Path, kind: str) -
     applied = Applied("sd1", save(state, tmp_path))
     assert applied.changed() == {f"{WIDE}.weight"}
     assert all(torch.equal(applied.unet_after[k], v) for k, v in applied.unet_before.items())
+
+
+def test_a_dora_after_another_lora_normalises_the_weight_that_lora_made(tmp_path: Path) -> None:
+    name = kohya(WIDE)
+    first_down, first_up = randn(RANK, 32, seed=40), randn(256, RANK, seed=41)
+    first = {f"{name}.lora_down.weight": first_down, f"{name}.lora_up.weight": first_up}
+    down, up = randn(RANK, 32, seed=42), randn(256, RANK, seed=43)
+    magnitude = randn(1, 32, seed=44).abs() + 1.0
+    dora = {
+        f"{name}.lora_down.weight": down,
+        f"{name}.lora_up.weight": up,
+        f"{name}.dora_scale": magnitude,
+    }
+    applied = Applied("sd1", save(first, tmp_path, "first.safetensors"))
+    model, _ = add_lora(
+        save(dora, tmp_path, "dora.safetensors"),
+        applied.model,
+        applied.clip,
+        1.0,
+        0.0,
+        applied.store,
+    )
+    with unet_in_use(model, applied.store) as unet:
+        during = unet.state_dict()[f"{WIDE}.weight"].clone()
+    before = applied.unet_before[f"{WIDE}.weight"]
+    after_first = before + first_up @ first_down
+    merged = after_first + up @ down
+    expected = magnitude * merged / torch.linalg.vector_norm(merged, dim=0, keepdim=True)
+    close(during, expected)
