@@ -257,3 +257,9 @@ def test_a_dora_after_another_lora_normalises_the_weight_that_lora_made(tmp_path
     merged = after_first + up @ down
     expected = magnitude * merged / torch.linalg.vector_norm(merged, dim=0, keepdim=True)
     close(during, expected)
+
+
+def test_a_lycoris_full_layer_adds_its_stored_difference(tmp_path: Path) -> None:
+    diff = randn(32, 32, 3, 3, seed=45)
+    applied = Applied("sd1", save({f"{kohya(CONV3)}.diff": diff}, tmp_path), strength_model=0.5)
+    close(applied.unet_change(CONV3), 0.5 * diff)

@@ -1,6 +1,7 @@
-"""LoRA files applied to loaded models: plain LoRA and LoCon (`lora_lowrank`), LyCORIS
-LoHa (`lora_loha`) and LoKr (`lora_lokr`), each optionally DoRA (`lora_dora`), under the
-names kohya, LyCORIS, diffusers/PEFT and ai-toolkit write (`lora_keys`).
+"""LoRA files applied to loaded models: plain LoRA and LoCon (`lora_lowrank`, also LyCORIS'
+full `.diff` layers), LyCORIS LoHa (`lora_loha`) and LoKr (`lora_lokr`), each optionally
+DoRA (`lora_dora`), under the names kohya, LyCORIS, diffusers/PEFT and ai-toolkit write
+(`lora_keys`).
 
 A layer's update is W += strength * dW (DoRA: W += strength * (W' - W)). We apply the
 updates in place just around their use (sampling, encoding) and put the saved originals
@@ -21,7 +22,7 @@ from nodes.ops.weights.lora_dora import dora_update, magnitude_fits
 from nodes.ops.weights.lora_keys import split_key
 from nodes.ops.weights.lora_loha import loha
 from nodes.ops.weights.lora_lokr import lokr
-from nodes.ops.weights.lora_lowrank import Diff, LowRank
+from nodes.ops.weights.lora_lowrank import Diff, Full, LowRank
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class LoraLayer:
 
     @property
     def kind(self) -> str:
-        name = {"LowRank": "LoRA", "Hadamard": "LoHa", "Kronecker": "LoKr"}
+        name = {"LowRank": "LoRA", "Hadamard": "LoHa", "Kronecker": "LoKr", "Full": "full"}
         kind = name.get(type(self.diff).__name__, "LoRA")
         return f"{kind} (DoRA)" if self.magnitude is not None else kind
 
@@ -86,6 +87,8 @@ class LoraFile:
 def _diff(parts: Mapping[str, torch.Tensor], alpha: float | None) -> Diff | None:
     if "lora_down" in parts and "lora_up" in parts:
         return LowRank(parts["lora_down"], parts["lora_up"], alpha, parts.get("lora_mid"))
+    if "diff" in parts:
+        return Full(parts["diff"])
     return loha(parts, alpha) or lokr(parts, alpha)
 
 

@@ -36,6 +36,7 @@ SUFFIXES: tuple[tuple[str, str], ...] = (
     (".lora_A.weight", "lora_down"),
     (".lora_B.weight", "lora_up"),
     (".dora_scale", "dora_scale"),
+    (".diff", "diff"),
     (".alpha", "alpha"),
     *((f".hada_{p}", f"hada_{p}") for p in ("w1_a", "w1_b", "w2_a", "w2_b", "t1", "t2")),
     *((f".lokr_{p}", f"lokr_{p}") for p in ("w1_a", "w1_b", "w2_a", "w2_b", "w1", "w2", "t2")),

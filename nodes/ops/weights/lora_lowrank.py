@@ -79,3 +79,19 @@ class RowSelect:
 
     def rows(self, index: torch.Tensor) -> Diff:
         return RowSelect(self.diff, self.index[index])
+
+
+@dataclass(frozen=True)
+class Full:
+    """LyCORIS' "full" layers (`.diff`): the whole update stored as it is."""
+
+    diff: torch.Tensor
+
+    def size(self) -> tuple[int, int]:
+        return int(self.diff.shape[0]), int(self.diff.flatten(1).shape[1])
+
+    def matrix(self) -> torch.Tensor:
+        return flat(self.diff)
+
+    def rows(self, index: torch.Tensor) -> Diff:
+        return Full(self.diff[index])
