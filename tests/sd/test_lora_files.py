@@ -172,3 +172,10 @@ def test_load_lora_shows_what_it_did_not_apply_in_its_output(
     assert result.error is None
     (warning,) = result.ui["lora"]["warnings"]
     assert "partial_node.safetensors: 1 of its 2 layers matched no layer" in warning
+
+
+def test_a_text_encoder_only_lora_given_to_a_model_only_loader_says_so(tmp_path: Path) -> None:
+    state = kohya_pair("lora_te_text_model_encoder_layers_0_self_attn_q_proj", 32, 32, 1)
+    model, _, _, store = port_values("sd1")
+    with pytest.raises(CheckpointError, match="all 1 layers of this LoRA are for the text"):
+        add_model_lora(save(state, tmp_path), model, 1.0, store)

@@ -232,9 +232,15 @@ def add_model_lora(
     encoder layers are left out without a word, the rest is checked as in `add_lora`."""
     fingerprint = file_fingerprint(path)
     file = lora_file(store, LoraPatch(str(path), fingerprint, 1.0))
+    model_layers = {n for n in file.layers if not is_text_layer(n)}
+    if file.layers and not model_layers:
+        raise CheckpointError(
+            path,
+            f"all {len(file.layers)} layers of this LoRA are for the text encoder: load it "
+            "with Load LoRA (LoraLoader), which patches the CLIP too",
+        )
     hits, misfits = _unet_fit(model, file) if file.layers else (set(), set())
     _check(path, file, model.config.get("family"), hits, misfits)
-    model_layers = {n for n in file.layers if not is_text_layer(n)}
     _report(path, file, sorted(model_layers - hits), warn)
     if strength != 0 and hits:
         model = _with_patch(model, LoraPatch(str(path), fingerprint, strength))
