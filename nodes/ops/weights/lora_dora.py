@@ -31,13 +31,13 @@ def dora_update(
     weight: torch.Tensor, diff: torch.Tensor, magnitude: torch.Tensor, strength: float
 ) -> torch.Tensor:
     """The update that makes `weight` its DoRA form at `strength` (float32, weight's shape)."""
-    base = weight.float()
-    merged = base + diff.reshape(weight.shape)
+    base = weight.float()  # the weight may be on an accelerator, the file's tensors not
+    merged = base + diff.reshape(weight.shape).to(base.device)
     if per_output_row(magnitude, weight.shape):
         norm = merged.flatten(1).norm(dim=1)
         shape = (weight.shape[0],) + (1,) * (weight.dim() - 1)
     else:
         norm = merged.transpose(0, 1).flatten(1).norm(dim=1)
         shape = (1, weight.shape[1]) + (1,) * (weight.dim() - 2)
-    scale = magnitude.float().reshape(shape) / (norm.reshape(shape) + EPS)
+    scale = magnitude.to(base.device, torch.float32).reshape(shape) / (norm.reshape(shape) + EPS)
     return (merged * scale - base) * strength
