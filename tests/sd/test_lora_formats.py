@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from nodes.ops.families.patches import add_lora, unet_in_use
+from nodes.ops.weights.lora import LoraLayer, deltas, patched
+from nodes.ops.weights.lora_lowrank import LowRank
 from tests.sd.lora_files import (
     CONV1,
     CONV3,
@@ -263,3 +265,16 @@ def test_a_lycoris_full_layer_adds_its_stored_difference(tmp_path: Path) -> None
     diff = randn(32, 32, 3, 3, seed=45)
     applied = Applied("sd1", save({f"{kohya(CONV3)}.diff": diff}, tmp_path), strength_model=0.5)
     close(applied.unet_change(CONV3), 0.5 * diff)
+
+
+def test_an_fp8_weight_is_patched_in_float32_and_restored_bit_for_bit() -> None:
+    layer = torch.nn.Linear(8, 8, bias=False)
+    layer.weight.data = layer.weight.data.to(torch.float8_e4m3fn)
+    original = layer.weight.detach().clone()
+    lora = LoraLayer(LowRank(randn(2, 8, seed=46), randn(8, 2, seed=47)))
+    updates = deltas({"lora_unet_x": lora}, {"lora_unet_x": "weight"}, layer, 0.5)
+    with patched(layer, updates):
+        during = layer.weight.detach().clone()
+    expected = (original.float() + 0.5 * lora.diff.matrix()).to(torch.float8_e4m3fn)
+    assert torch.equal(during.view(torch.uint8), expected.view(torch.uint8))
+    assert torch.equal(layer.weight.detach().view(torch.uint8), original.view(torch.uint8))

@@ -169,9 +169,15 @@ def deltas(
         current = weight.detach()
         if layer.magnitude is not None and so_far and param_name in so_far:
             current = current.float() + so_far[param_name].float()
-        update = layer.update(current, strength).to(weight.device, weight.dtype)
+        update = layer.update(current, strength).to(weight.device, _update_dtype(weight))
         out[param_name] = out[param_name] + update if param_name in out else update
     return out
+
+
+def _update_dtype(weight: torch.Tensor) -> torch.dtype:
+    """fp8 weights (kept so by fp8 checkpoints) get float32 updates: fp8 has no addition
+    and would round a small update away."""
+    return torch.float32 if weight.dtype.itemsize == 1 else weight.dtype
 
 
 @contextmanager
@@ -185,7 +191,11 @@ def patched(module: Any, updates: Mapping[str, torch.Tensor]) -> Iterator[None]:
     try:
         with torch.no_grad():
             for name, update in updates.items():
-                params[name].add_(update)
+                param = params[name]
+                if param.dtype.itemsize == 1:  # fp8: add in float32, round once
+                    param.copy_(param.float() + update.float())
+                else:
+                    param.add_(update)
         yield
     finally:
         with torch.no_grad():
