@@ -209,3 +209,14 @@ def test_lycoris_loha_and_lokr_on_bfl_fused_layers_equal_merging_into_the_bfl_fi
     expected.load_state_dict(transformer_from_bfl(bfl))
     with torch.no_grad():
         torch.testing.assert_close(mine, forward(expected), atol=1e-5, rtol=1e-5)
+
+
+def test_a_flux_lora_applies_to_fp8_weights(home: Path) -> None:
+    def fp8(graph: dict[str, Any]) -> dict[str, Any]:
+        graph["12"]["inputs"]["weight_dtype"] = "fp8_e4m3fn"
+        return graph
+
+    plain = render(home, fp8(dev_example()))
+    patched = render(home, fp8(with_lora(1.0)))
+    assert plain.error is None and patched.error is None
+    assert not torch.equal(saved(home, patched), saved(home, plain))
