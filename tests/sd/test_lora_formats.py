@@ -278,3 +278,20 @@ def test_an_fp8_weight_is_patched_in_float32_and_restored_bit_for_bit() -> None:
     expected = (original.float() + 0.5 * lora.diff.matrix()).to(torch.float8_e4m3fn)
     assert torch.equal(during.view(torch.uint8), expected.view(torch.uint8))
     assert torch.equal(layer.weight.detach().view(torch.uint8), original.view(torch.uint8))
+
+
+def test_sdxl_loha_and_lokr_reach_the_second_text_encoder_and_the_unet(tmp_path: Path) -> None:
+    te = "lora_te2_text_model_encoder_layers_0_mlp_fc1"  # OpenCLIP-G's (64, 32)
+    unet = "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_k"  # (64, 64)
+    state = loha_state(te, 64, 32)
+    w1, w2 = randn(8, 8, seed=48), randn(8, 8, seed=49)
+    state |= {f"{kohya(unet, 'sdxl')}.lokr_w1": w1, f"{kohya(unet, 'sdxl')}.lokr_w2": w2}
+    applied = Applied("sdxl", save(state, tmp_path), strength_model=0.5, strength_clip=2.0)
+    hada = (state[f"{te}.hada_w1_a"] @ state[f"{te}.hada_w1_b"]) * (
+        state[f"{te}.hada_w2_a"] @ state[f"{te}.hada_w2_b"]
+    )
+    fc1 = "text_model.encoder.layers.0.mlp.fc1.weight"
+    close(applied.clip_change(1, fc1), 2.0 * (3.0 / RANK) * hada)
+    close(applied.unet_change(unet), 0.5 * kron(w1, w2))
+    first_encoder = applied.clip_before[0]  # CLIP-L: te2 names nothing of it
+    assert all(torch.equal(v, first_encoder[k]) for k, v in applied.clip_during[0].items())
