@@ -56,11 +56,17 @@ class LoadLoRAModelOnly:
     fingerprint = fingerprint_of("loras", "lora_name")
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
-        from nodes.ops.families.model_patches import add_model_lora
+        from nodes.ops.families.patches import add_model_lora
 
         with reported_as("lora_name", inputs.lora_name):
             path = model_file(ctx.settings, "loras", inputs.lora_name)
-            model = add_model_lora(path, inputs.model, inputs.strength_model, ctx.models)
+            model = add_model_lora(
+                path,
+                inputs.model,
+                inputs.strength_model,
+                ctx.models,
+                warn=lambda message: ctx.show(warnings=[message]),  # layers that fit nothing
+            )
         return self.Outputs(model=model)
 
 

@@ -107,7 +107,10 @@ class LoadVAE:
 
 @node("sd.load_lora", title="Load LoRA", category="loaders", comfy="LoraLoader")
 class LoadLoRA:
-    """Apply a LoRA (kohya/A1111 or diffusers format) to the denoiser and text encoder."""
+    """Apply a LoRA to the denoiser and text encoder: LoRA, LoCon, LoHa, LoKr or DoRA, in
+    kohya, LyCORIS, diffusers/PEFT or ai-toolkit naming. Layers that match nothing in the
+    model are reported (a warning in the node's output); a file that matches nothing is
+    refused."""
 
     class Inputs(BaseModel):
         model: Model
@@ -131,7 +134,13 @@ class LoadLoRA:
         with reported_as("lora_name", i.lora_name):
             path = model_file(ctx.settings, "loras", i.lora_name)
             model, clip = patches.add_lora(
-                path, i.model, i.clip, i.strength_model, i.strength_clip, ctx.models
+                path,
+                i.model,
+                i.clip,
+                i.strength_model,
+                i.strength_clip,
+                ctx.models,
+                warn=lambda message: ctx.show(warnings=[message]),
             )
         return self.Outputs(model=model, clip=clip)
 

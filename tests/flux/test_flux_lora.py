@@ -175,3 +175,48 @@ def test_a_flux_lora_on_sdxl_is_refused_by_name(home: Path) -> None:
     assert result.status == "failed" and result.error is not None
     assert (result.error.node, result.error.input) == ("50", "lora_name")
     assert "sdxl" in result.error.message and "another model family" in result.error.message
+
+
+def test_lycoris_loha_and_lokr_on_bfl_fused_layers_equal_merging_into_the_bfl_file(
+    tmp_path: Path,
+) -> None:
+    bfl = transformer_to_bfl(tiny.transformer(True).state_dict())
+    g = torch.Generator().manual_seed(3)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g) * 0.3
+
+    qkv = "double_blocks.0.img_attn.qkv"  # split into to_q, to_k, to_v
+    rows, columns = bfl[f"{qkv}.weight"].shape
+    w1a, w1b, w2a, w2b = (
+        rand(rows, RANK),
+        rand(RANK, columns),
+        rand(rows, RANK),
+        rand(RANK, columns),
+    )
+    flat = "lora_unet_" + qkv.replace(".", "_")
+    lora = {f"{flat}.hada_w1_a": w1a, f"{flat}.hada_w1_b": w1b}
+    lora |= {f"{flat}.hada_w2_a": w2a, f"{flat}.hada_w2_b": w2b}
+    bfl[f"{qkv}.weight"] = bfl[f"{qkv}.weight"] + (w1a @ w1b) * (w2a @ w2b)
+    final = "final_layer.adaLN_modulation.1"  # (shift, scale) rows swapped on the way
+    rows, columns = bfl[f"{final}.weight"].shape
+    w1, w2 = rand(2, 4), rand(rows // 2, columns // 4)
+    flat = "lora_unet_" + final.replace(".", "_")
+    lora |= {f"{flat}.lokr_w1": w1, f"{flat}.lokr_w2": w2}
+    bfl[f"{final}.weight"] = bfl[f"{final}.weight"] + torch.kron(w1, w2)
+    mine = patched_model(lora, tmp_path / "lycoris.safetensors", 1.0)
+    expected = tiny.transformer(True)
+    expected.load_state_dict(transformer_from_bfl(bfl))
+    with torch.no_grad():
+        torch.testing.assert_close(mine, forward(expected), atol=1e-5, rtol=1e-5)
+
+
+def test_a_flux_lora_applies_to_fp8_weights(home: Path) -> None:
+    def fp8(graph: dict[str, Any]) -> dict[str, Any]:
+        graph["12"]["inputs"]["weight_dtype"] = "fp8_e4m3fn"
+        return graph
+
+    plain = render(home, fp8(dev_example()))
+    patched = render(home, fp8(with_lora(1.0)))
+    assert plain.error is None and patched.error is None
+    assert not torch.equal(saved(home, patched), saved(home, plain))

@@ -123,6 +123,11 @@ def not_checkpoints() -> list[tuple[str, dict[str, tuple[int, ...]], str]]:
             "LoRA",
         ),
         ("peft lora", {"unet.conv_in.lora_A.weight": (4, 4)}, "LoRA"),
+        (
+            "diffusers processor lora",
+            {"unet.mid_block.attentions.0.processor.to_q_lora.down.weight": (4, 16)},
+            "LoRA",
+        ),
         ("vae file", shapes(L.vae_to_ldm(vae.state_dict(), "")), "standalone VAE"),
         ("vae only", shapes(L.vae_to_ldm(vae.state_dict())), "standalone VAE"),
         ("controlnet", shapes(L.controlnet_to_ldm(cn.state_dict(), cn.config)), "ControlNet"),

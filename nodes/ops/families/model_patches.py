@@ -6,16 +6,12 @@ network: `patches.unet_in_use` / `clip_in_use` apply it all for the duration of 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from engine.model_store import ModelStore, file_fingerprint
 from engine.types import Clip, LoadedModel, Model
-from nodes.ops.families.patches import lora_layers, network_lora
 from nodes.ops.families.sd.freeu import FreeU
 from nodes.ops.text.encoding import TextEncoders
-from nodes.ops.weights.checkpoint_io import CheckpointError
-from nodes.ops.weights.lora import LoraPatch, matching
+from nodes.ops.weights.lora import LoraPatch
 from nodes.ops.weights.merge import MergePatch, mismatch
 
 UNET_FAMILIES = ("sd1", "sd2", "sdxl", "sdxl_refiner")
@@ -24,31 +20,6 @@ UNET_FAMILIES = ("sd1", "sd2", "sdxl", "sdxl_refiner")
 def with_config(value: Any, **changes: Any) -> Any:
     """A Model or Clip on the same network with its config changed."""
     return type(value)(value.handle, {**value.config, **changes})
-
-
-def add_model_lora(path: Path, model: Model, strength: float, store: ModelStore) -> Model:
-    """Load LoRA (model only): the model with a LoRA file's denoiser layers at `strength`;
-    its text-encoder layers, if any, are left out."""
-    fingerprint = file_fingerprint(path)
-    layers = lora_layers(store, LoraPatch(str(path), fingerprint, 1.0))
-    if not layers:
-        raise CheckpointError(path, "not a LoRA: no '*.lora_down.weight'/'*.lora_A.weight' keys")
-    network = model.handle.get()
-    names, named = network_lora(model, network, layers)
-    fit, misfit = matching(named, names, network)
-    family = model.config.get("family")
-    if misfit:
-        raise CheckpointError(
-            path,
-            f"this LoRA does not fit this {family} model (layer {sorted(misfit)[0]} "
-            "has another shape): is it made for another model family?",
-        )
-    if not fit:
-        raise CheckpointError(path, f"this LoRA has no layer of this {family} model's denoiser")
-    if strength == 0:
-        return model
-    patch = LoraPatch(str(path), fingerprint, strength)
-    return with_config(model, patches=(*model.config.get("patches", ()), patch))
 
 
 def add_freeu(model: Model, freeu: FreeU) -> Model:

@@ -1,11 +1,18 @@
 """Models with their LoRAs, whatever the family: adding a LoRA file to a model and its text
 encoders (checked against their shapes), and using a model patched in place for the
 duration of the work. Which layer a LoRA's names mean is the family's business
-(`Family.lora`: kohya/A1111 and diffusers/PEFT names, Flux's fused BFL layers)."""
+(`Family.lora`: kohya/A1111 and diffusers/PEFT names, Flux's fused BFL layers).
+
+A file none of whose layers fits the model is refused, naming the file, how many layers
+matched nothing and one of their keys. A file of which only some layers fit is applied
+for those, and the rest are reported (`warn`, and the log, as ComfyUI logs "lora key not
+loaded"): a LoRA made for a close relative often carries a few layers the model lacks.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +25,7 @@ from nodes.ops.families.registry import family_of
 from nodes.ops.text.encoding import TextEncoder, TextEncoders
 from nodes.ops.weights.checkpoint_io import CheckpointError, read_state_dict
 from nodes.ops.weights.lora import (
+    LoraFile,
     LoraLayer,
     LoraPatch,
     deltas,
@@ -26,16 +34,22 @@ from nodes.ops.weights.lora import (
     patched,
     targets,
 )
+from nodes.ops.weights.lora_keys import is_text_layer
 from nodes.ops.weights.merge import MergePatch, blended
+
+log = logging.getLogger(__name__)
+Warn = Callable[[str], None]
+
+
+def lora_file(store: ModelStore, patch: LoraPatch) -> LoraFile:
+    """A LoRA file's layers, parsed once and kept by the model store."""
+    key = ModelKey("lora", patch.path, patch.fingerprint)
+    parsed: LoraFile = store.get(key, lambda: parse_lora(read_state_dict(patch.path)[0]))
+    return parsed
 
 
 def lora_layers(store: ModelStore, patch: LoraPatch) -> dict[str, LoraLayer]:
-    """A LoRA file's layers, parsed once and kept by the model store."""
-    key = ModelKey("lora", patch.path, patch.fingerprint)
-    layers: dict[str, LoraLayer] = store.get(
-        key, lambda: parse_lora(read_state_dict(patch.path)[0])
-    )
-    return layers
+    return lora_file(store, patch).layers
 
 
 def network_lora(
@@ -72,7 +86,7 @@ def unet_updates(model: Model, unet: Any, store: ModelStore) -> dict[str, torch.
     updates: dict[str, torch.Tensor] = {}
     for patch in model.config.get("patches", ()):
         names, layers = network_lora(model, unet, lora_layers(store, patch))
-        _merge(updates, deltas(layers, names, unet, patch.strength))
+        _merge(updates, deltas(layers, names, unet, patch.strength, updates))
     return updates
 
 
@@ -84,7 +98,7 @@ def encoder_updates(
         layers = lora_layers(store, patch)
         for updates, encoder in zip(per_encoder, encoders.encoders, strict=True):
             names = encoder_names(encoders.family, encoder)
-            _merge(updates, deltas(layers, names, encoder.model, patch.strength))
+            _merge(updates, deltas(layers, names, encoder.model, patch.strength, updates))
     return per_encoder
 
 
@@ -160,10 +174,77 @@ def _all_patched(pairs: list[tuple[Any, dict[str, torch.Tensor]]]) -> Iterator[N
         yield
 
 
-def _swap(
-    pair: tuple[dict[str, str], dict[str, LoraLayer]],
-) -> tuple[dict[str, LoraLayer], dict[str, str]]:
-    return pair[1], pair[0]
+def _unet_fit(model: Model, file: LoraFile) -> tuple[set[str], set[str]]:
+    network = model.handle.get()
+    names, layers = network_lora(model, network, file.layers)
+    hits, misfits = matching(layers, names, network)
+    # A fused layer the family split into the network's parts was recognised by name;
+    # its parts' shapes were checked above, so it counts under the file's own name.
+    split = {n for n in file.layers if n not in layers}
+    return (hits & set(file.layers)) | split, misfits
+
+
+def _clip_fit(clip: Clip, file: LoraFile) -> tuple[set[str], set[str]]:
+    encoders: TextEncoders = clip.handle.get()
+    hits: set[str] = set()
+    misfits: set[str] = set()
+    for encoder in encoders.encoders:
+        fit, misfit = matching(file.layers, encoder_names(encoders.family, encoder), encoder.model)
+        hits |= fit
+        misfits |= misfit
+    return hits, misfits
+
+
+def _check(path: Path, file: LoraFile, family: Any, hits: set[str], misfits: set[str]) -> None:
+    """Refuse a file that does not fit the model at all (naming why)."""
+    if not file.layers:
+        sample = f" (e.g. {file.unread[0]!r})" if file.unread else ""
+        raise CheckpointError(
+            path,
+            f"not a LoRA: none of its {file.keys} keys is a LoRA, LoHa or LoKr tensor{sample}",
+        )
+    if misfits:
+        bad = sorted(misfits)[0]
+        raise CheckpointError(
+            path,
+            f"this LoRA does not fit this {family} model (layer "
+            f"{file.sources.get(bad, bad)!r} has another shape): is it made for another "
+            "model family?",
+        )
+    if not hits:
+        example = file.sources[sorted(file.layers)[0]]
+        raise CheckpointError(
+            path,
+            f"this LoRA matches no layer of this {family} model: none of its "
+            f"{len(file.layers)} layers matched (e.g. {example!r}). Is it made for another "
+            "model family?",
+        )
+
+
+def _report(path: Path, file: LoraFile, missed: list[str], warn: Warn | None) -> None:
+    """Say which parts of a partly fitting file were not applied."""
+    parts = []
+    if missed:
+        example = file.sources.get(missed[0], missed[0])
+        parts.append(
+            f"{len(missed)} of its {len(file.layers)} layers matched no layer of this model "
+            f"(e.g. {example!r})"
+        )
+    if file.unread:
+        parts.append(
+            f"{len(file.unread)} keys are of no LoRA format we read (e.g. {file.unread[0]!r})"
+        )
+    if not parts:
+        return
+    message = f"LoRA {path.name}: {' and '.join(parts)}; they were not applied"
+    log.warning(message)
+    if warn is not None:
+        warn(message)
+
+
+def _with_patch(value: Any, patch: LoraPatch) -> Any:
+    config = {**value.config, "patches": (*value.config.get("patches", ()), patch)}
+    return type(value)(value.handle, config)
 
 
 def add_lora(
@@ -173,42 +254,42 @@ def add_lora(
     strength_model: float,
     strength_clip: float,
     store: ModelStore,
+    *,
+    warn: Warn | None = None,
 ) -> tuple[Model, Clip]:
+    """The model and CLIP with the LoRA file at `path` added at these strengths. Layers
+    of the file that fit neither are reported through `warn` (and the log)."""
     fingerprint = file_fingerprint(path)
-    layers = lora_layers(store, LoraPatch(str(path), fingerprint, 1.0))
-    if not layers:
-        raise CheckpointError(path, "not a LoRA: no '*.lora_down.weight'/'*.lora_A.weight' keys")
-    network = model.handle.get()
-    unet_hits, unet_misfits = matching(*_swap(network_lora(model, network, layers)), network)
-    encoders: TextEncoders = clip.handle.get()
-    clip_hits: set[str] = set()
-    clip_misfits: set[str] = set()
-    for encoder in encoders.encoders:
-        fit, misfit = matching(layers, encoder_names(encoders.family, encoder), encoder.model)
-        clip_hits |= fit
-        clip_misfits |= misfit
-    family = model.config.get("family")
-    if unet_misfits or clip_misfits:
-        bad = sorted(unet_misfits | clip_misfits)[0]
-        raise CheckpointError(
-            path,
-            f"this LoRA does not fit this {family} model (layer {bad} "
-            "has another shape): is it made for another model family?",
-        )
-    if not unet_hits and not clip_hits:
-        raise CheckpointError(
-            path,
-            f"this LoRA matches no layer of this {family} model "
-            "(is it made for another model family?)",
-        )
+    file = lora_file(store, LoraPatch(str(path), fingerprint, 1.0))
+    unet_hits, unet_misfits = _unet_fit(model, file) if file.layers else (set(), set())
+    clip_hits, clip_misfits = _clip_fit(clip, file) if file.layers else (set(), set())
+    hits = unet_hits | clip_hits
+    _check(path, file, model.config.get("family"), hits, unet_misfits | clip_misfits)
+    _report(path, file, sorted(set(file.layers) - hits), warn)
     if strength_model != 0 and unet_hits:
-        patch = LoraPatch(str(path), fingerprint, strength_model)
-        model = Model(
-            model.handle, {**model.config, "patches": (*model.config.get("patches", ()), patch)}
-        )
+        model = _with_patch(model, LoraPatch(str(path), fingerprint, strength_model))
     if strength_clip != 0 and clip_hits:
-        patch = LoraPatch(str(path), fingerprint, strength_clip)
-        clip = Clip(
-            clip.handle, {**clip.config, "patches": (*clip.config.get("patches", ()), patch)}
-        )
+        clip = _with_patch(clip, LoraPatch(str(path), fingerprint, strength_clip))
     return model, clip
+
+
+def add_model_lora(
+    path: Path, model: Model, strength: float, store: ModelStore, *, warn: Warn | None = None
+) -> Model:
+    """The model with the LoRA file at `path` added (LoraLoaderModelOnly): its text
+    encoder layers are left out without a word, the rest is checked as in `add_lora`."""
+    fingerprint = file_fingerprint(path)
+    file = lora_file(store, LoraPatch(str(path), fingerprint, 1.0))
+    model_layers = {n for n in file.layers if not is_text_layer(n)}
+    if file.layers and not model_layers:
+        raise CheckpointError(
+            path,
+            f"all {len(file.layers)} layers of this LoRA are for the text encoder: load it "
+            "with Load LoRA (LoraLoader), which patches the CLIP too",
+        )
+    hits, misfits = _unet_fit(model, file) if file.layers else (set(), set())
+    _check(path, file, model.config.get("family"), hits, misfits)
+    _report(path, file, sorted(model_layers - hits), warn)
+    if strength != 0 and hits:
+        model = _with_patch(model, LoraPatch(str(path), fingerprint, strength))
+    return model

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from engine.types import ConditioningPart
+from nodes.ops.families.control_fit import control_problem
 from nodes.ops.families.registry import family_of
 
 # Where each latent shape comes from, for the hint in the message.
@@ -43,4 +44,4 @@ def prompt_problem(
                 f"{want}-wide text embeddings: encode it with the CLIP that belongs to this "
                 "model (a Flux model needs its CLIP-L + T5 pair, an SD model its own CLIP)"
             )
-    return None
+    return control_problem(config, parts)

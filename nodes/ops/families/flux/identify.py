@@ -31,7 +31,10 @@ LDM_AE_BLOCK = "encoder.down.0.block.0.conv1.weight"
 
 CLIP_NAMES = {768: "CLIP-L", 1024: "CLIP-H", 1280: "CLIP-G"}  # by width; others: tiny
 _SD_NAMES = {"sd1": "SD1", "sd2": "SD2", "sdxl": "SDXL", "sdxl_refiner": "SDXL refiner"}
-_LORA_PARTS = (".lora_down.", ".lora_up.", ".lora.down.", ".lora_A.", ".lora_B.", ".hada_w1")
+_LORA_PARTS = (
+    *(".lora_down.", ".lora_up.", ".lora.down.", ".lora_A.", ".lora_B.", "_lora.down."),
+    *(".hada_w1", ".lokr_w1", ".lora_linear_layer.", ".lora_magnitude_vector"),
+)
 _CONTROLNET_PARTS = ("control_model.", "input_hint_block.", "controlnet_")
 
 

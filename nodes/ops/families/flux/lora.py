@@ -3,8 +3,8 @@
 model's own. kohya's names follow BFL's layers (`lora_unet_double_blocks_0_img_attn_qkv`,
 and `diffusion_model.double_blocks.0.img_attn.qkv` with lora_A/B), where attention inputs
 are fused: such a layer is split into one per diffusers layer by the same row rules as the
-weights (`layout_transformer`), each keeping the shared down projection, since
-(up_i @ down) is row block i of (up @ down).
+weights (`layout_transformer`): row block i of the fused update is diffusers layer i's
+(for plain LoRA, up's rows with the shared down projection).
 """
 
 from __future__ import annotations
@@ -46,16 +46,13 @@ def transformer_lora(
 def _split(
     layer: LoraLayer, diffusers: tuple[str, ...], swap: bool, hidden: int
 ) -> dict[str, LoraLayer]:
-    up = layer.up
+    rows = torch.arange(layer.diff.size()[0])
     if swap:  # BFL's (shift, scale) rows are diffusers' (scale, shift)
-        first, second = up.chunk(2, dim=0)
-        up = torch.cat([second, first])
+        first, second = rows.chunk(2)
+        rows = torch.cat([second, first])
     if len(diffusers) == 1:
-        return {_flat(diffusers[0]): LoraLayer(layer.down, up, layer.alpha)}
+        return {_flat(diffusers[0]): layer.rows(rows)}
     sizes = [hidden] * (len(diffusers) - 1)
-    sizes.append(up.shape[0] - sum(sizes))
-    parts = up.split(sizes, dim=0)
-    return {
-        _flat(name): LoraLayer(layer.down, part, layer.alpha)
-        for name, part in zip(diffusers, parts, strict=True)
-    }
+    sizes.append(rows.numel() - sum(sizes))
+    parts = rows.split(sizes)
+    return {_flat(name): layer.rows(part) for name, part in zip(diffusers, parts, strict=True)}

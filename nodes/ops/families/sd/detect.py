@@ -109,7 +109,7 @@ def _kind(keys: list[str]) -> str | None:
 
     if any(k.startswith("lora_") for k in keys) or has(".lora_down.", ".lora.down.", ".lora_A."):
         return "lora"
-    if has(".hada_w1", ".lokr_w1"):
+    if has(".hada_w1", ".lokr_w1", "_lora.down.", ".lora_linear_layer.", ".lora_magnitude_vector"):
         return "lora"
     if has(L.CONTROLNET_PREFIX, "input_hint_block.", "controlnet_cond_embedding."):
         return "controlnet"
