@@ -18,7 +18,10 @@ SAMPLER_NAMES = (
     "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m",
     "dpmpp_2m_sde", "dpmpp_sde", "dpmpp_2s_ancestral", "ddim", "uni_pc", "lcm",
 )  # fmt: skip
-SCHEDULER_NAMES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform")
+SCHEDULER_NAMES = (
+    "normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta",
+    "linear_quadratic", "kl_optimal",
+)  # fmt: skip
 SEED_MAX = 2**64 - 1
 
 Seed = Annotated[int, Widget(randomize=True)]
