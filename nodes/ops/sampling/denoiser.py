@@ -46,16 +46,20 @@ class GuidedDenoiser:
         self.call = call
         self.noising = call.noising
         self.positive, self.negative, self.cfg = positive, negative, cfg
+        # The last call's unconditional estimate, for the CFG++ samplers (RecordsUncond).
+        self.last_uncond: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if self.cfg == 1.0 or not self.negative:  # guidance would change nothing: skip a pass
-            return self._combine(x, sigma, self.positive)
+            self.last_uncond = self._combine(x, sigma, self.positive)
+            return self.last_uncond
         if _pairable(self.positive, self.negative):  # the common case: one UNet call
             full = (0, 0, x.shape[-2], x.shape[-1])
             cond, uncond = self.call.predict(x, sigma, [self.positive[0], self.negative[0]], full)
         else:
             cond = self._combine(x, sigma, self.positive)
             uncond = self._combine(x, sigma, self.negative)
+        self.last_uncond = uncond
         return uncond + self.cfg * (cond - uncond)
 
     def _combine(

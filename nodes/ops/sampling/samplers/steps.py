@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -66,6 +66,14 @@ VE = Noising(flow=False)
 FLOW = Noising(flow=True)
 
 
+@runtime_checkable
+class RecordsUncond(Protocol):
+    """A guided denoiser that keeps the unconditional x0 estimate of its last call, which
+    the CFG++ samplers renoise with (the prompt's own estimate when nothing was guided)."""
+
+    last_uncond: Tensor | None
+
+
 class SamplerRun:
     """What every sampler needs besides its own maths: the model, the callback, the noise.
     `model.noising` (a `Noising`, VE when absent) says how the model mixes noise in."""
@@ -92,6 +100,13 @@ class SamplerRun:
 
     def denoise(self, x: Tensor, sigma: float) -> Tensor:
         return self.model(x, x.new_ones([x.shape[0]]) * sigma, **self.extra_args)
+
+    def denoise_with_uncond(self, x: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+        """The guided x0 estimate and the unconditional one of the same call (CFG++); a
+        model that does not record it has no guidance, so its uncond is its output."""
+        denoised = self.denoise(x, sigma)
+        uncond = self.model.last_uncond if isinstance(self.model, RecordsUncond) else None
+        return denoised, denoised if uncond is None else uncond
 
     def report(self, i: int, x: Tensor, denoised: Tensor) -> None:
         if self.callback is not None:
