@@ -4,8 +4,10 @@ call a step. A step to sigma = 0 lands on the denoised estimate.
 
 - ipndm: Adams-Bashforth weights for equal steps (Zhang & Chen 2023, arXiv:2204.13902,
   "iPNDM"), order up to 4, whatever the steps;
-- ipndm_v: the same with weights for unequal steps (as zju-pi's diff-sampler and ComfyUI
-  give them: exact to second order, and to fourth on equal steps);
+- ipndm_v: the same with weights for unequal steps, as zju-pi's diff-sampler and ComfyUI
+  publish them and so as ours keep them: orders 2 and 3 exact to second order on any steps
+  (and third on equal ones); order 4's weights add up only when successive steps shrink by
+  one ratio (exactly so on an exponential schedule, nearly on any smooth one);
 - deis: DEIS "tAB" (Zhang & Chen 2023): the derivative interpolated in the time t of a
   VP-SDE whose noise levels are the sigmas, integrated exactly over each step, order up to 3.
 """
