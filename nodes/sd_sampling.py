@@ -20,7 +20,7 @@ SAMPLER_NAMES = (
     "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde",
     "dpmpp_2m_sde_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm", "ipndm_v",
     "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
-    "res_multistep_ancestral_cfg_pp", "ddim", "uni_pc",
+    "res_multistep_ancestral_cfg_pp", "ddim", "uni_pc", "uni_pc_bh2",
 )  # fmt: skip
 SCHEDULER_NAMES = (
     "normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta",

@@ -114,6 +114,22 @@ def test_every_sampler_with_every_scheduler(sd_executor: Executor, sampler: str)
         assert torch.isfinite(out).all(), (sampler, scheduler)
 
 
+@pytest.mark.parametrize("missing", ["dpm_fast", "sa_solver", "no_such_sampler"])
+def test_a_sampler_we_lack_is_refused_at_validation_naming_those_we_have(
+    sd_executor: Executor, missing: str
+) -> None:
+    result = sd_executor.run(graphs.txt2img(sampler=missing))
+    assert result.status == "invalid"
+    [problem] = result.problems
+    assert (problem.node, problem.input, problem.code) == (
+        "sample",
+        "sampler_name",
+        "value_not_in_choices",
+    )
+    assert repr(missing) in problem.message
+    assert all(repr(name) in problem.message for name in SAMPLER_NAMES)
+
+
 def test_progress_reports_each_step_with_a_preview(sd_executor: Executor) -> None:
     events: list[Progress] = []
     sd_executor.run(

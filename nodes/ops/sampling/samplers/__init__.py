@@ -49,6 +49,7 @@ from nodes.ops.sampling.samplers.deterministic import (
     sample_heunpp2,
     sample_lms,
     sample_uni_pc,
+    sample_uni_pc_bh2,
 )
 from nodes.ops.sampling.samplers.linear_multistep import sample_deis, sample_ipndm, sample_ipndm_v
 from nodes.ops.sampling.samplers.res_multistep import (
@@ -101,4 +102,5 @@ SAMPLERS: dict[str, Sampler] = {
     "res_multistep_ancestral_cfg_pp": sample_res_multistep_ancestral_cfg_pp,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
+    "uni_pc_bh2": sample_uni_pc_bh2,
 }

@@ -175,11 +175,16 @@ def sample_uni_pc(
     callback: Callback | None = None,
     noise_sampler: NoiseSampler | None = None,
     order: int = 3,
+    variant: str = "bh1",
 ) -> Tensor:
-    """UniPC, bh2, data prediction (Zhao et al. 2023, arXiv:2302.04867): a multistep predictor
-    of order up to 3, lower at the first and last steps, each corrected once (UniC)."""
+    """UniPC, data prediction (Zhao et al. 2023, arXiv:2302.04867): a multistep predictor
+    of order up to 3, lower at the first and last steps, each corrected once (UniC). Its
+    B(h) is -h (variant bh1, ComfyUI's uni_pc) or e^{-h} - 1 (bh2, its uni_pc_bh2)."""
     if not 1 <= order <= 3:
         raise ValueError(f"uni_pc takes an order from 1 to 3, not {order}")
+    if variant not in ("bh1", "bh2"):
+        raise ValueError(f"uni_pc's variant is bh1 or bh2, not {variant!r}")
+    bh1 = variant == "bh1"
     run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
     steps = len(run.values) - 1
     outputs: list[Tensor] = []  # denoised estimates, newest last
@@ -190,7 +195,9 @@ def sample_uni_pc(
     for i, sigma, sigma_next in run.steps():
         denoised = run.denoise(x, sigma)
         if last is not None:
-            x = unipc_update(*last, noising.lam(sigma), corrector=denoised, noising=noising)
+            x = unipc_update(
+                *last, noising.lam(sigma), corrector=denoised, noising=noising, bh1=bh1
+            )
         run.report(i, x, denoised)
         last = None
         if sigma_next == sigma:  # a repeated sigma: nothing to integrate
@@ -201,8 +208,25 @@ def sample_uni_pc(
             continue
         p = min(order, len(outputs), steps - i)
         last = (x, outputs[-p:], lambdas[-p:])
-        x = unipc_update(*last, noising.lam(sigma_next), noising=noising)
+        x = unipc_update(*last, noising.lam(sigma_next), noising=noising, bh1=bh1)
     return x
+
+
+@torch.no_grad()
+def sample_uni_pc_bh2(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    order: int = 3,
+) -> Tensor:
+    """UniPC with B(h) = e^{-h} - 1 (Zhao et al. 2023, arXiv:2302.04867, variant bh2)."""
+    return sample_uni_pc(
+        model, x, sigmas, extra_args=extra_args, callback=callback, order=order, variant="bh2"
+    )
 
 
 @torch.no_grad()

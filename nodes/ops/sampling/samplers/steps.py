@@ -201,8 +201,9 @@ def lms_coefficients(sigmas: list[float], i: int, order: int) -> list[float]:
     return weights
 
 
-def unipc_weights(rks: list[float], h: float) -> list[float]:
-    """UniPC's a_p = R_p(h)^-1 g_p(h) / B(h) with B(h) = e^{-h} - 1 (bh2), data prediction.
+def unipc_weights(rks: list[float], h: float, *, bh1: bool = False) -> list[float]:
+    """UniPC's a_p = R_p(h)^-1 g_p(h) / B(h), data prediction, with B(h) = e^{-h} - 1 (bh2)
+    or -h (bh1).
 
     Row k (k = 1..p) asks sum_j a_j r_j^(k-1) = k! (-h) phi_{k+1}(-h) / B(h), which makes
     B(h) sum_j a_j D_j / r_j match the k-th Taylor term of the exact integral.
@@ -213,7 +214,7 @@ def unipc_weights(rks: list[float], h: float) -> list[float]:
         # One difference: its h -> 0 limit, 1/2, which makes UniP-2 DPM-Solver++(2M).
         return [0.5]
     hh = -h
-    b_h = math.expm1(hh)
+    b_h = hh if bh1 else math.expm1(hh)
     g = math.expm1(hh) / hh - 1.0  # hh * phi_2(hh)
     targets = []
     factorial = 1.0
@@ -233,8 +234,10 @@ def unipc_update(
     corrector: Tensor | None = None,
     *,
     noising: Noising = VE,
+    bh1: bool = False,
 ) -> Tensor:
-    """One UniPC step (Zhao et al. 2023, arXiv:2302.04867), data prediction, bh2.
+    """One UniPC step (Zhao et al. 2023, arXiv:2302.04867), data prediction, bh2 (or bh1:
+    the corrections weighted by B(h) = -h instead of e^{-h} - 1).
 
     `x` lies at lambdas[-1] (lambda = -log sigma) where the model gave outputs[-1]; the older
     outputs and lambdas give the differences. Without `corrector` this is the predictor UniP of
@@ -248,14 +251,15 @@ def unipc_update(
     if corrector is not None:
         rks.append(1.0)
         diffs.append(corrector - output_s)
-    b_h = math.expm1(-h)
-    if noising.flow:  # x_next = (sigma_next / sigma) x - alpha_next b_h (D + corrections)
+    data = math.expm1(-h)  # the first-order term's weight, e^{-h} - 1
+    b_h = -h if bh1 else data  # the corrections' B(h)
+    if noising.flow:  # x_next = (sigma_next / sigma) x - alpha_next (data D + B corrections)
         sigma_s, sigma_t = (1.0 / (1.0 + math.exp(lam)) for lam in (lambda_s, lambda_next))
         x = (sigma_t / sigma_s) * x
-        b_h *= 1.0 - sigma_t
+        data, b_h = data * (1.0 - sigma_t), b_h * (1.0 - sigma_t)
     else:
         x = math.exp(-h) * x
-    x = x - b_h * output_s
-    for weight, diff in zip(unipc_weights(rks, h), diffs, strict=True):
+    x = x - data * output_s
+    for weight, diff in zip(unipc_weights(rks, h, bh1=bh1), diffs, strict=True):
         x = x - (b_h * weight) * diff
     return x
