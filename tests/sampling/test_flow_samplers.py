@@ -31,7 +31,9 @@ FIRST_ORDER = ["euler", "ddim", "euler_cfg_pp", "heunpp2"]
 FIRST_ORDER_ANCESTRAL = ["euler_ancestral", "ddpm", "euler_ancestral_cfg_pp"]
 # First order in distribution: more steps (RES ancestral's std is 7% off at 40, 2% at 100).
 STOCHASTIC_STEPS = dict.fromkeys(FIRST_ORDER_ANCESTRAL, 300)
-STOCHASTIC_STEPS |= dict.fromkeys(["res_multistep_ancestral", "res_multistep_ancestral_cfg_pp"], 100)
+STOCHASTIC_STEPS |= dict.fromkeys(
+    ["res_multistep_ancestral", "res_multistep_ancestral_cfg_pp"], 100
+)
 # A 3M SDE's second differences of noisy estimates over 4 unequal steps swing further; so
 # does UniPC bh1, whose B(h) = -h grows with the step where bh2's e^-h - 1 stays below 1
 # in its fixed-weight first steps (ddim_uniform's and kl_optimal's last steps here jump from

@@ -120,8 +120,15 @@ def test_euler_converges_at_first_order() -> None:
 
 @pytest.mark.parametrize(
     ("name", "least"),
-    [("heun", 1.8), ("dpm_2", 1.8), ("dpmpp_2m", 1.8), ("lms", 2.5), ("ipndm", 1.8)]
-    + [("deis", 2.5), ("res_multistep", 1.8)],
+    [
+        ("heun", 1.8),
+        ("dpm_2", 1.8),
+        ("dpmpp_2m", 1.8),
+        ("lms", 2.5),
+        ("ipndm", 1.8),
+        ("deis", 2.5),
+        ("res_multistep", 1.8),
+    ],
 )
 def test_higher_order_samplers_converge_faster(name: str, least: float) -> None:
     assert _order(name) > least

@@ -94,17 +94,14 @@ def ipndm_v_weights(sigmas: list[float], i: int, order: int) -> list[float]:
 # DEIS's VP-SDE: beta(t) linear, sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1),
 # fitted so that sigma(1e-3) = 0.002 and sigma(1) = 80 (EDM's range, as DEIS sets it).
 _EPS_T, _SIGMA_LOW, _SIGMA_HIGH = 1e-3, 0.002, 80.0
-_BETA_D = (
-    2
-    * (math.log1p(_SIGMA_LOW**2) / _EPS_T - math.log1p(_SIGMA_HIGH**2))
-    / (_EPS_T - 1.0)
-)
+_BETA_D = 2 * (math.log1p(_SIGMA_LOW**2) / _EPS_T - math.log1p(_SIGMA_HIGH**2)) / (_EPS_T - 1.0)
 _BETA_MIN = math.log1p(_SIGMA_HIGH**2) - _BETA_D / 2
 _GAUSS_NODES, _GAUSS_WEIGHTS = np.polynomial.legendre.leggauss(16)
 
 
 def vp_time(sigma: np.ndarray | float) -> np.ndarray:
-    """The VP time t of a noise level: the root of beta_d t^2 / 2 + beta_min t = log(1 + sigma^2)."""
+    """The VP time t of a noise level sigma: the root of
+    beta_d t^2 / 2 + beta_min t = log(1 + sigma^2)."""
     log_snr_gap = np.log1p(np.square(sigma))
     return (np.sqrt(_BETA_MIN**2 + 2 * _BETA_D * log_snr_gap) - _BETA_MIN) / _BETA_D
 
