@@ -20,12 +20,7 @@ from nodes.ops.sampling.samplers.steps import lms_coefficients
 from nodes.ops.sampling.schedules import (
     SCHEDULERS,
     DiscreteSchedule,
-    get_sigmas_ddim_uniform,
-    get_sigmas_exponential,
     get_sigmas_karras,
-    get_sigmas_normal,
-    get_sigmas_sgm_uniform,
-    get_sigmas_simple,
 )
 
 MU, S = 0.5, 0.8
@@ -291,89 +286,6 @@ def test_every_sampler_with_every_scheduler(name: str, scheduler: str) -> None:
 # Second differences of noisy estimates over 4 steps as unequal as ddim_uniform's (the last
 # one from timestep 251 to 1) swing further; ComfyUI's 3M SDE does the same.
 BOUNDED = dict.fromkeys(["dpmpp_3m_sde", "dpmpp_3m_sde_gpu"], 25.0)
-
-
-# --- schedules -------------------------------------------------------------------------
-
-
-def _check_shape(sigmas: Tensor, steps: int) -> None:
-    assert sigmas.dtype == torch.float32
-    assert sigmas.shape == (steps + 1,)
-    assert float(sigmas[-1]) == 0.0
-    assert (sigmas[:-1] > 0).all()
-    assert (sigmas.diff() < 0).all()
-
-
-@pytest.mark.parametrize("steps", [1, 2, 7, 30])
-def test_karras_and_exponential(steps: int) -> None:
-    for sigmas in (
-        get_sigmas_karras(steps, SIGMA_MIN, SIGMA_MAX),
-        get_sigmas_exponential(steps, SIGMA_MIN, SIGMA_MAX),
-    ):
-        _check_shape(sigmas, steps)
-        assert float(sigmas[0]) == pytest.approx(SIGMA_MAX)
-        if steps > 1:
-            assert float(sigmas[-2]) == pytest.approx(SIGMA_MIN)
-    karras = get_sigmas_karras(steps, SIGMA_MIN, SIGMA_MAX, rho=7.0)[:-1].double()
-    exponential = get_sigmas_exponential(steps, SIGMA_MIN, SIGMA_MAX)[:-1].double()
-    if steps > 2:  # evenly spaced in sigma ** (1 / rho) and in log(sigma)
-        for gaps in ((karras ** (1 / 7)).diff(), exponential.log().diff()):
-            assert torch.allclose(gaps, gaps[0].expand_as(gaps), rtol=1e-4)
-
-
-def test_sd_discrete_schedule() -> None:
-    assert SD.sigmas.dtype == torch.float32 and SD.sigmas.shape == (1000,)
-    assert (SD.sigmas.diff() > 0).all()
-    assert SD.sigma_min == pytest.approx(0.0292, abs=1e-4)
-    assert SD.sigma_max == pytest.approx(14.6146, abs=1e-3)
-
-
-def test_linear_beta_schedule() -> None:
-    schedule = DiscreteSchedule(beta_start=0.0001, beta_end=0.02, beta_schedule="linear")
-    alphas_cumprod = torch.cumprod(1 - torch.linspace(0.0001, 0.02, 1000, dtype=torch.float64), 0)
-    expected = ((1 - alphas_cumprod) / alphas_cumprod).sqrt().float()
-    torch.testing.assert_close(schedule.sigmas, expected)
-    with pytest.raises(ValueError, match="beta_schedule"):
-        DiscreteSchedule(beta_schedule="cosine")
-
-
-def test_sigma_and_t_round_trip() -> None:
-    t = torch.rand(500, generator=torch.Generator().manual_seed(0)) * 999
-    torch.testing.assert_close(SD.sigma_to_t(SD.t_to_sigma(t)), t, atol=2e-3, rtol=0)
-    whole = torch.arange(1000, dtype=torch.float32)
-    torch.testing.assert_close(SD.t_to_sigma(whole), SD.sigmas)
-    torch.testing.assert_close(SD.sigma_to_t(SD.sigmas), whole, atol=1e-3, rtol=0)
-    grid = SD.sigmas[torch.tensor([[10, 20], [30, 40]])]
-    assert SD.sigma_to_t(grid).shape == (2, 2)
-    ends = SD.sigma_to_t(torch.tensor([0.0, 1e-3, 100.0]))
-    assert ends.tolist() == [0.0, 0.0, 999.0]
-
-
-@pytest.mark.parametrize("steps", [1, 2, 3, 7, 20, 50])
-@pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
-def test_every_schedule_descends_to_zero(scheduler: str, steps: int) -> None:
-    sigmas = SCHEDULERS[scheduler](SD, steps)
-    _check_shape(sigmas, steps)
-    assert float(sigmas[0]) <= SD.sigma_max * (1 + 1e-6)
-    assert float(sigmas[-2]) >= SD.sigma_min * (1 - 1e-6)
-
-
-def test_schedule_specifics() -> None:
-    normal = get_sigmas_normal(SD, 10)
-    assert float(normal[0]) == pytest.approx(SD.sigma_max)
-    assert float(normal[-2]) == pytest.approx(SD.sigma_min)
-    sgm = get_sigmas_sgm_uniform(SD, 10)
-    torch.testing.assert_close(sgm[:-1], SD.t_to_sigma(torch.linspace(999, 0, 11)[:-1]))
-    assert float(sgm[-2]) > float(normal[-2])
-    simple = get_sigmas_simple(SD, 4)
-    torch.testing.assert_close(simple[:-1], SD.sigmas[[999, 749, 499, 249]])
-    ddim = get_sigmas_ddim_uniform(SD, 4)
-    torch.testing.assert_close(ddim[:-1], SD.sigmas[[751, 501, 251, 1]])
-    ddim = get_sigmas_ddim_uniform(SD, 7)  # c = 142: timesteps 1, 143, ..., 853
-    torch.testing.assert_close(ddim[:-1], SD.sigmas[[1 + 142 * k for k in range(6, -1, -1)]])
-    for schedule in (get_sigmas_normal, get_sigmas_simple, get_sigmas_ddim_uniform):
-        with pytest.raises(ValueError):
-            schedule(SD, 0)
 
 
 def test_lms_coefficients_integrate_polynomials_exactly() -> None:
