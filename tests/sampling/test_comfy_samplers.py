@@ -27,7 +27,7 @@ from nodes.ops.sampling.schedules import DiscreteSchedule, get_sigmas_karras
 from tests.sd import tiny
 from tests.sd.test_samplers import SIGMA_MAX, SIGMA_MIN, denoiser, seeded
 
-GPU_NAMES = ["dpmpp_sde_gpu", "dpmpp_2m_sde_gpu", "dpmpp_3m_sde_gpu"]
+GPU_NAMES = ["dpmpp_sde_gpu", "dpmpp_2m_sde_gpu", "dpmpp_3m_sde_gpu", "dpmpp_2m_sde_heun_gpu"]
 
 
 @pytest.mark.parametrize("name", GPU_NAMES)
@@ -189,6 +189,7 @@ def test_euler_cfg_pp_renoises_with_the_unconditional_noise() -> None:
         ("euler_ancestral_cfg_pp", "euler_ancestral"),
         ("dpmpp_2s_ancestral_cfg_pp", "dpmpp_2s_ancestral"),
         ("res_multistep_ancestral_cfg_pp", "res_multistep_ancestral"),
+        ("gradient_estimation_cfg_pp", "gradient_estimation"),
     ],
 )
 def test_cfg_pp_at_cfg_one_is_the_plain_sampler(name: str, plain: str) -> None:

@@ -23,16 +23,19 @@ MU, S = 0.5, 0.8
 ODE = ["euler", "heun", "dpm_2", "lms", "dpmpp_2m", "ddim", "uni_pc"]
 ODE += ["uni_pc_bh2", "heunpp2", "ipndm", "ipndm_v", "deis", "res_multistep"]
 ODE += ["euler_cfg_pp", "dpmpp_2m_cfg_pp", "res_multistep_cfg_pp"]
+ODE += ["gradient_estimation", "gradient_estimation_cfg_pp"]
 STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde"]
 STOCHASTIC += ["dpmpp_2m_sde", "lcm", "ddpm", "dpmpp_3m_sde", "res_multistep_ancestral"]
 STOCHASTIC += ["euler_ancestral_cfg_pp", "dpmpp_2s_ancestral_cfg_pp"]
-STOCHASTIC += ["res_multistep_ancestral_cfg_pp"]
+STOCHASTIC += ["res_multistep_ancestral_cfg_pp", "dpmpp_2m_sde_heun"]
 FIRST_ORDER = ["euler", "ddim", "euler_cfg_pp", "heunpp2"]
+FIRST_ORDER += ["gradient_estimation", "gradient_estimation_cfg_pp"]
 FIRST_ORDER_ANCESTRAL = ["euler_ancestral", "ddpm", "euler_ancestral_cfg_pp"]
-# First order in distribution: more steps (RES ancestral's std is 7% off at 40, 2% at 100).
+# First order in distribution: more steps (RES ancestral's and 2M SDE Heun's std are 7% off
+# at 40, 2% at 100).
 STOCHASTIC_STEPS = dict.fromkeys(FIRST_ORDER_ANCESTRAL, 300)
 STOCHASTIC_STEPS |= dict.fromkeys(
-    ["res_multistep_ancestral", "res_multistep_ancestral_cfg_pp"], 100
+    ["res_multistep_ancestral", "res_multistep_ancestral_cfg_pp", "dpmpp_2m_sde_heun"], 100
 )
 # A 3M SDE's second differences of noisy estimates over 4 unequal steps swing further; so
 # does UniPC bh1, whose B(h) = -h grows with the step where bh2's e^-h - 1 stays below 1

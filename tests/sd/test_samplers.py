@@ -30,9 +30,11 @@ ODE_SAMPLERS = ["euler", "heun", "dpm_2", "lms", "dpmpp_2m", "ddim", "uni_pc"]
 ODE_SAMPLERS += ["uni_pc_bh2", "heunpp2", "ipndm", "ipndm_v", "deis", "res_multistep"]
 # Without a recorded unconditional estimate (a plain model), CFG++ is the plain sampler.
 ODE_SAMPLERS += ["euler_cfg_pp", "dpmpp_2m_cfg_pp", "res_multistep_cfg_pp"]
+ODE_SAMPLERS += ["gradient_estimation", "gradient_estimation_cfg_pp"]
 STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde"]
 STOCHASTIC += ["dpmpp_2m_sde", "lcm", "ddpm", "dpmpp_3m_sde", "res_multistep_ancestral"]
 STOCHASTIC += ["dpmpp_sde_gpu", "dpmpp_2m_sde_gpu", "dpmpp_3m_sde_gpu"]
+STOCHASTIC += ["dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu"]
 STOCHASTIC += ["euler_ancestral_cfg_pp", "dpmpp_2s_ancestral_cfg_pp"]
 STOCHASTIC += ["res_multistep_ancestral_cfg_pp"]
 
@@ -79,6 +81,7 @@ def ode_error(name: str, steps: int, *, to_zero: bool = True, **options: Any) ->
 # --- samplers: accuracy ----------------------------------------------------------------
 
 FIRST_ORDER = ["euler", "ddim", "euler_cfg_pp", "heunpp2"]
+FIRST_ORDER += ["gradient_estimation", "gradient_estimation_cfg_pp"]
 ODE_BOUND_30 = dict.fromkeys(FIRST_ORDER, 0.08)  # the others: 0.01
 
 
@@ -142,6 +145,7 @@ def test_uni_pc_converges_at_third_order(name: str) -> None:
         ("dpmpp_2m_sde", "dpmpp_2m"),
         ("dpmpp_sde", "dpmpp_2s_ancestral"),
         ("dpmpp_3m_sde", "dpmpp_3m_sde"),
+        ("dpmpp_2m_sde_heun", "res_multistep"),
         ("res_multistep_ancestral", "res_multistep"),
         ("euler_ancestral_cfg_pp", "euler"),
         ("dpmpp_2s_ancestral_cfg_pp", "dpmpp_2s_ancestral"),
@@ -193,9 +197,10 @@ def test_registry_names() -> None:
         "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2",
         "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
         "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde",
-        "dpmpp_2m_sde_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm",
-        "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
-        "res_multistep_ancestral_cfg_pp", "ddim", "uni_pc", "uni_pc_bh2",
+        "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde",
+        "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm", "ipndm_v", "deis", "res_multistep",
+        "res_multistep_cfg_pp", "res_multistep_ancestral", "res_multistep_ancestral_cfg_pp",
+        "gradient_estimation", "gradient_estimation_cfg_pp", "ddim", "uni_pc", "uni_pc_bh2",
     }  # fmt: skip
     assert set(SCHEDULERS) == {
         "normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta",

@@ -266,3 +266,54 @@ def sample_heunpp2(
         weights = [1.0 - sum(points) / scale, *(p / scale for p in points)]
         x = x + step * sum(w * s for w, s in zip(weights, slopes, strict=True))
     return x
+
+
+def _gradient_estimation(run: SamplerRun, x: Tensor, gamma: float, cfg_pp: bool) -> Tensor:
+    previous: Tensor | None = None  # the last step's slope
+    for i, sigma, sigma_next in run.steps():
+        denoised, uncond = run.denoise_with_uncond(x, sigma)
+        run.report(i, x, denoised)
+        d = to_d(x, sigma, uncond if cfg_pp else denoised)
+        step = sigma_next - sigma
+        if sigma_next == 0.0:
+            x = denoised
+        else:
+            x = denoised + d * sigma_next if cfg_pp else x + d * step
+            if previous is not None:  # the slope's change, extrapolated
+                x = x + (gamma - 1.0) * (d - previous) * step
+        previous = d
+    return x
+
+
+@torch.no_grad()
+def sample_gradient_estimation(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    ge_gamma: float = 2.0,
+) -> Tensor:
+    """Gradient estimation (Permenter & Yuan 2024, arXiv:2306.04848): Euler with the slope
+    extrapolated by ge_gamma - 1 times its change since the last step."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    return _gradient_estimation(run, x, ge_gamma, cfg_pp=False)
+
+
+@torch.no_grad()
+def sample_gradient_estimation_cfg_pp(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    ge_gamma: float = 2.0,
+) -> Tensor:
+    """Gradient estimation (arXiv:2306.04848) with CFG++ (arXiv:2406.08070): the slope taken
+    from the unconditional estimate, the step from the guided one."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    return _gradient_estimation(run, x, ge_gamma, cfg_pp=True)

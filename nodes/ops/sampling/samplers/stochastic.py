@@ -82,8 +82,13 @@ def sample_dpmpp_2m_sde(
     noise_sampler: NoiseSampler | None = None,
     eta: float = 1.0,
     s_noise: float = 1.0,
+    solver_type: str = "midpoint",
 ) -> Tensor:
-    """SDE-DPM-Solver++(2M), midpoint variant (Lu et al. 2022, arXiv:2211.01095)."""
+    """SDE-DPM-Solver++(2M) (Lu et al. 2022, arXiv:2211.01095): the difference of the last
+    two estimates weighted as at the midpoint or, `solver_type="heun"`, by the exact phi_2
+    integral (which at eta 0 is RES multistep)."""
+    if solver_type not in ("midpoint", "heun"):
+        raise ValueError(f"solver_type is 'midpoint' or 'heun', not {solver_type!r}")
     run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
     previous: Tensor | None = None
     h_last = 0.0
@@ -99,14 +104,43 @@ def sample_dpmpp_2m_sde(
             keep, data, noise_std = sde_coefficients(sigma, sigma_next, eta, run.noising)
             x = keep * x + data * denoised
             if previous is not None:
-                alpha = run.noising.alpha(sigma_next)
-                weight = alpha * -math.expm1(-(1.0 + eta) * h) * h / (2 * h_last)
-                x = x + weight * (denoised - previous)
+                h_eta = (1.0 + eta) * h
+                if solver_type == "heun":  # 1 - (1 - e^-h_eta) / h_eta, per h_last / h
+                    weight = (1.0 + math.expm1(-h_eta) / h_eta) * h / h_last
+                else:
+                    weight = -math.expm1(-h_eta) * h / (2 * h_last)
+                x = x + (run.noising.alpha(sigma_next) * weight) * (denoised - previous)
             if noise_std > 0.0:
                 x = x + run.noise(x, sigma, sigma_next) * (s_noise * noise_std)
             h_last = h
         previous = denoised
     return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2m_sde_heun(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+) -> Tensor:
+    """SDE-DPM-Solver++(2M), Heun variant (Lu et al. 2022, arXiv:2211.01095)."""
+    return sample_dpmpp_2m_sde(
+        model,
+        x,
+        sigmas,
+        extra_args=extra_args,
+        callback=callback,
+        noise_sampler=noise_sampler,
+        eta=eta,
+        s_noise=s_noise,
+        solver_type="heun",
+    )
 
 
 @torch.no_grad()
