@@ -24,10 +24,10 @@ from nodes.ops.sampling.schedules import get_sigmas_karras
 MU, S = 0.5, 0.8
 SIGMA_MIN, SIGMA_MAX = 0.0292, 14.6146
 ODE = ["euler", "ddim", "heun", "heunpp2", "dpm_2", "lms", "dpmpp_2m", "uni_pc", "uni_pc_bh2"]
-ODE += ["ipndm", "gradient_estimation"]
+ODE += ["ipndm", "gradient_estimation", "exp_heun_2_x0"]
 ODE += ["ipndm_v", "deis", "res_multistep"]
 AT_ETA_ZERO = ["dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_3m_sde"]
-AT_ETA_ZERO += ["res_multistep_ancestral"]
+AT_ETA_ZERO += ["res_multistep_ancestral", "seeds_2"]
 
 
 class CountingGaussian:

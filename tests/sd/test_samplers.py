@@ -30,11 +30,12 @@ ODE_SAMPLERS = ["euler", "heun", "dpm_2", "lms", "dpmpp_2m", "ddim", "uni_pc"]
 ODE_SAMPLERS += ["uni_pc_bh2", "heunpp2", "ipndm", "ipndm_v", "deis", "res_multistep"]
 # Without a recorded unconditional estimate (a plain model), CFG++ is the plain sampler.
 ODE_SAMPLERS += ["euler_cfg_pp", "dpmpp_2m_cfg_pp", "res_multistep_cfg_pp"]
-ODE_SAMPLERS += ["gradient_estimation", "gradient_estimation_cfg_pp"]
+ODE_SAMPLERS += ["gradient_estimation", "gradient_estimation_cfg_pp", "exp_heun_2_x0"]
 STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde"]
 STOCHASTIC += ["dpmpp_2m_sde", "lcm", "ddpm", "dpmpp_3m_sde", "res_multistep_ancestral"]
 STOCHASTIC += ["dpmpp_sde_gpu", "dpmpp_2m_sde_gpu", "dpmpp_3m_sde_gpu"]
 STOCHASTIC += ["dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu"]
+STOCHASTIC += ["seeds_2", "exp_heun_2_x0_sde", "er_sde"]
 STOCHASTIC += ["euler_ancestral_cfg_pp", "dpmpp_2s_ancestral_cfg_pp"]
 STOCHASTIC += ["res_multistep_ancestral_cfg_pp"]
 
@@ -126,6 +127,7 @@ def test_euler_converges_at_first_order() -> None:
         ("ipndm", 1.8),
         ("deis", 2.5),
         ("res_multistep", 1.8),
+        ("exp_heun_2_x0", 1.8),
     ],
 )
 def test_higher_order_samplers_converge_faster(name: str, least: float) -> None:
@@ -146,6 +148,8 @@ def test_uni_pc_converges_at_third_order(name: str) -> None:
         ("dpmpp_sde", "dpmpp_2s_ancestral"),
         ("dpmpp_3m_sde", "dpmpp_3m_sde"),
         ("dpmpp_2m_sde_heun", "res_multistep"),
+        ("seeds_2", "dpmpp_2s_ancestral"),
+        ("exp_heun_2_x0_sde", "exp_heun_2_x0"),
         ("res_multistep_ancestral", "res_multistep"),
         ("euler_ancestral_cfg_pp", "euler"),
         ("dpmpp_2s_ancestral_cfg_pp", "dpmpp_2s_ancestral"),
@@ -201,6 +205,7 @@ def test_registry_names() -> None:
         "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm", "ipndm_v", "deis", "res_multistep",
         "res_multistep_cfg_pp", "res_multistep_ancestral", "res_multistep_ancestral_cfg_pp",
         "gradient_estimation", "gradient_estimation_cfg_pp", "ddim", "uni_pc", "uni_pc_bh2",
+        "exp_heun_2_x0", "exp_heun_2_x0_sde", "seeds_2", "er_sde",
     }  # fmt: skip
     assert set(SCHEDULERS) == {
         "normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta",

@@ -53,12 +53,18 @@ from nodes.ops.sampling.samplers.deterministic import (
     sample_uni_pc,
     sample_uni_pc_bh2,
 )
+from nodes.ops.sampling.samplers.er_sde import sample_er_sde
 from nodes.ops.sampling.samplers.linear_multistep import sample_deis, sample_ipndm, sample_ipndm_v
 from nodes.ops.sampling.samplers.res_multistep import (
     sample_res_multistep,
     sample_res_multistep_ancestral,
     sample_res_multistep_ancestral_cfg_pp,
     sample_res_multistep_cfg_pp,
+)
+from nodes.ops.sampling.samplers.seeds import (
+    sample_exp_heun_2_x0,
+    sample_exp_heun_2_x0_sde,
+    sample_seeds_2,
 )
 from nodes.ops.sampling.samplers.stochastic import (
     sample_ddpm,
@@ -81,6 +87,8 @@ SAMPLERS: dict[str, Sampler] = {
     "euler_ancestral_cfg_pp": sample_euler_ancestral_cfg_pp,
     "heun": sample_heun,
     "heunpp2": sample_heunpp2,
+    "exp_heun_2_x0": sample_exp_heun_2_x0,
+    "exp_heun_2_x0_sde": sample_exp_heun_2_x0_sde,
     "dpm_2": sample_dpm_2,
     "dpm_2_ancestral": sample_dpm_2_ancestral,
     "lms": sample_lms,
@@ -107,6 +115,8 @@ SAMPLERS: dict[str, Sampler] = {
     "res_multistep_ancestral_cfg_pp": sample_res_multistep_ancestral_cfg_pp,
     "gradient_estimation": sample_gradient_estimation,
     "gradient_estimation_cfg_pp": sample_gradient_estimation_cfg_pp,
+    "er_sde": sample_er_sde,
+    "seeds_2": sample_seeds_2,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,

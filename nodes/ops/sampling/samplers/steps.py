@@ -48,6 +48,10 @@ class Noising:
             return math.log(sigma / sigma_next)
         return self.lam(sigma_next) - self.lam(sigma)
 
+    def sigma_at(self, lam: float) -> float:
+        """The sigma whose lambda is `lam` (the inverse of `lam`)."""
+        return math.exp(-lam) if not self.flow else 1.0 / (1.0 + math.exp(lam))
+
     def midpoint(self, sigma: float, sigma_next: float) -> float:
         """The sigma halfway in lambda."""
         if not self.flow:
