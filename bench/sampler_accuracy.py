@@ -27,7 +27,7 @@ ODE = ["euler", "ddim", "heun", "heunpp2", "dpm_2", "lms", "dpmpp_2m", "uni_pc",
 ODE += ["ipndm", "gradient_estimation", "exp_heun_2_x0"]
 ODE += ["ipndm_v", "deis", "res_multistep"]
 AT_ETA_ZERO = ["dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_3m_sde"]
-AT_ETA_ZERO += ["res_multistep_ancestral", "seeds_2"]
+AT_ETA_ZERO += ["res_multistep_ancestral", "seeds_2", "seeds_3"]
 
 
 class CountingGaussian:

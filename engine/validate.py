@@ -33,7 +33,7 @@ CODES = (
     "unknown_target",
     "unsafe_path",
 )
-# A refused choice's message lists the choices up to this many: a whole sampler list (30
+# A refused choice's message lists the choices up to this many: a whole sampler list (38
 # names), the first of a long folder listing.
 SHOWN_CHOICES = 40
 

@@ -35,7 +35,7 @@ STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp
 STOCHASTIC += ["dpmpp_2m_sde", "lcm", "ddpm", "dpmpp_3m_sde", "res_multistep_ancestral"]
 STOCHASTIC += ["dpmpp_sde_gpu", "dpmpp_2m_sde_gpu", "dpmpp_3m_sde_gpu"]
 STOCHASTIC += ["dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu"]
-STOCHASTIC += ["seeds_2", "exp_heun_2_x0_sde", "er_sde"]
+STOCHASTIC += ["seeds_2", "seeds_3", "exp_heun_2_x0_sde", "er_sde"]
 STOCHASTIC += ["euler_ancestral_cfg_pp", "dpmpp_2s_ancestral_cfg_pp"]
 STOCHASTIC += ["res_multistep_ancestral_cfg_pp"]
 
@@ -149,6 +149,7 @@ def test_uni_pc_converges_at_third_order(name: str) -> None:
         ("dpmpp_3m_sde", "dpmpp_3m_sde"),
         ("dpmpp_2m_sde_heun", "res_multistep"),
         ("seeds_2", "dpmpp_2s_ancestral"),
+        ("seeds_3", "seeds_3"),
         ("exp_heun_2_x0_sde", "exp_heun_2_x0"),
         ("res_multistep_ancestral", "res_multistep"),
         ("euler_ancestral_cfg_pp", "euler"),
@@ -205,7 +206,7 @@ def test_registry_names() -> None:
         "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm", "ipndm_v", "deis", "res_multistep",
         "res_multistep_cfg_pp", "res_multistep_ancestral", "res_multistep_ancestral_cfg_pp",
         "gradient_estimation", "gradient_estimation_cfg_pp", "ddim", "uni_pc", "uni_pc_bh2",
-        "exp_heun_2_x0", "exp_heun_2_x0_sde", "seeds_2", "er_sde",
+        "exp_heun_2_x0", "exp_heun_2_x0_sde", "seeds_2", "seeds_3", "er_sde",
     }  # fmt: skip
     assert set(SCHEDULERS) == {
         "normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta",
@@ -255,7 +256,7 @@ def test_a_raising_callback_stops_the_run(name: str) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         SAMPLERS[name](model, torch.randn(1, 2), get_sigmas_karras(20, 0.1, 10.0), callback=stop)
-    per_step = 3 if name == "heunpp2" else 2  # model calls a step, at most
+    per_step = 3 if name in ("heunpp2", "seeds_3") else 2  # model calls a step, at most
     assert len(calls) <= 2 * per_step + 1
 
 

@@ -65,6 +65,7 @@ from nodes.ops.sampling.samplers.seeds import (
     sample_exp_heun_2_x0,
     sample_exp_heun_2_x0_sde,
     sample_seeds_2,
+    sample_seeds_3,
 )
 from nodes.ops.sampling.samplers.stochastic import (
     sample_ddpm,
@@ -117,6 +118,7 @@ SAMPLERS: dict[str, Sampler] = {
     "gradient_estimation_cfg_pp": sample_gradient_estimation_cfg_pp,
     "er_sde": sample_er_sde,
     "seeds_2": sample_seeds_2,
+    "seeds_3": sample_seeds_3,
     "ddim": sample_ddim,
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,
