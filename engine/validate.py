@@ -33,9 +33,9 @@ CODES = (
     "unknown_target",
     "unsafe_path",
 )
-# A refused choice's message lists the choices up to this many: a whole sampler list (38
+# A refused choice's message lists the choices up to this many: a whole sampler list (40
 # names), the first of a long folder listing.
-SHOWN_CHOICES = 40
+SHOWN_CHOICES = 60
 
 
 @dataclass(frozen=True)

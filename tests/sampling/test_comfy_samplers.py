@@ -200,3 +200,23 @@ def test_cfg_pp_at_cfg_one_is_the_plain_sampler(name: str, plain: str) -> None:
     ours = SAMPLERS[name](denoiser1, x, sigmas, noise_sampler=seeded(2, shape))
     theirs = SAMPLERS[plain](denoiser1, x, sigmas, noise_sampler=seeded(2, shape))
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_under_an_inpainting_mask_the_unconditional_estimate_is_limited_to_it() -> None:
+    from nodes.ops.sampling.sample import _Inside
+
+    denoiser7, _ = guided(7.0)
+    base = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 2:6, 2:6] = 1.0
+    inside = _Inside(mask, denoiser7, base, noise)
+    x = base + 3.0 * noise
+    out = inside(x, torch.full([1], 3.0))
+    uncond = inside.last_uncond
+    assert uncond is not None and denoiser7.last_uncond is not None
+    outside = mask.expand_as(base) == 0
+    assert torch.equal(uncond[outside], base[outside])  # the source, as the output is
+    assert torch.equal(out[outside], base[outside])
+    inner = ~outside
+    assert torch.equal(uncond[inner], denoiser7.last_uncond[inner])
