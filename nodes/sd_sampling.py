@@ -22,8 +22,7 @@ SAMPLER_NAMES = (
     "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm", "ipndm_v", "deis", "res_multistep",
     "res_multistep_cfg_pp", "res_multistep_ancestral", "res_multistep_ancestral_cfg_pp",
     "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "seeds_2", "seeds_3",
-    "exp_heun_2_x0",
-    "exp_heun_2_x0_sde", "ddim", "uni_pc", "uni_pc_bh2",
+    "exp_heun_2_x0", "exp_heun_2_x0_sde", "ddim", "uni_pc", "uni_pc_bh2",
 )  # fmt: skip
 SCHEDULER_NAMES = (
     "normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta",
