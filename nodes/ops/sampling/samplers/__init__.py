@@ -14,13 +14,15 @@ Every sampler is called as
 
 A step to sigma = 0 never divides by it or takes its log; all but LMS (which integrates its
 polynomial down to 0) land there exactly on the denoised estimate. Stochastic samplers take
-`eta` (noise amount, 1 = the full stochastic step) and `s_noise` (noise scale) keywords.
+`eta` (noise amount, 1 = the full stochastic step) and `s_noise` (noise scale) keywords, but
+ddpm (always the full step) and er_sde (its own noise level; `s_noise` only).
 
 The deterministic ones (ODE solvers) are in `deterministic` and `linear_multistep`, the
-stochastic ones in `stochastic`, RES multistep in `res_multistep`, the CFG++ ones (which
-also read the guided denoiser's unconditional estimate) in `cfg_pp`, the plumbing and step
-maths they share in `steps`. `SAMPLERS` is the one table of names, ComfyUI's (the Sample
-nodes list the same names; a test keeps them equal).
+stochastic ones in `stochastic`, `seeds` (SEEDS, exponential Heun) and `er_sde`, RES
+multistep in `res_multistep`, the CFG++ ones (which also read the guided denoiser's
+unconditional estimate) in `cfg_pp`, the plumbing and step maths they share in `steps`.
+`SAMPLERS` is the one table of names, ComfyUI's (the Sample nodes list the same names; a
+test keeps them equal).
 
 ComfyUI's `_gpu` names differ from the plain ones only in where its Brownian-tree noise is
 drawn (on the GPU rather than the CPU): the same maths. Ours draw every sampler's noise the
