@@ -33,6 +33,9 @@ CODES = (
     "unknown_target",
     "unsafe_path",
 )
+# A refused choice's message lists the choices up to this many: a whole sampler list (40
+# names), the first of a long folder listing.
+SHOWN_CHOICES = 60
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,8 @@ def _check_value(
                 return "value_not_in_choices", f"could not list the choices: {exc}"
         choices = choice_lists[key]
         if choices is not None and value not in choices:
-            shown = ", ".join(map(repr, choices[:8])) + (" ..." if len(choices) > 8 else "")
+            cut = len(choices) > SHOWN_CHOICES
+            shown = ", ".join(map(repr, choices[:SHOWN_CHOICES])) + (" ..." if cut else "")
             return "value_not_in_choices", f"{value!r} is not one of: {shown or '(none found)'}"
     return None
 

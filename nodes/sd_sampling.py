@@ -15,10 +15,19 @@ from nodes.footprints.formulas import hook
 
 # The one list of names; tests check they match the registries in nodes.ops.
 SAMPLER_NAMES = (
-    "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m",
-    "dpmpp_2m_sde", "dpmpp_sde", "dpmpp_2s_ancestral", "ddim", "uni_pc", "lcm",
+    "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2",
+    "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
+    "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde",
+    "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde",
+    "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm", "ipndm_v", "deis", "res_multistep",
+    "res_multistep_cfg_pp", "res_multistep_ancestral", "res_multistep_ancestral_cfg_pp",
+    "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "seeds_2", "seeds_3",
+    "exp_heun_2_x0", "exp_heun_2_x0_sde", "ddim", "uni_pc", "uni_pc_bh2",
 )  # fmt: skip
-SCHEDULER_NAMES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform")
+SCHEDULER_NAMES = (
+    "normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta",
+    "linear_quadratic", "kl_optimal",
+)  # fmt: skip
 SEED_MAX = 2**64 - 1
 
 Seed = Annotated[int, Widget(randomize=True)]

@@ -159,3 +159,25 @@ def test_a_latent_of_another_family_is_refused_before_sampling(executor: Executo
     assert (result.error.node, result.error.input) == ("k", "latent_image")
     assert "16 channels" in result.error.message and "4-channel" in result.error.message
     assert "Empty Latent" in result.error.message
+
+
+def test_beta_sampling_scheduler_is_the_beta_scheduler_with_its_shape(executor: Executor) -> None:
+    def sigmas(**shape: float) -> Any:
+        inputs: dict[str, Any] = {"model": link("ckpt", "model"), "steps": 8} | shape
+        node = WorkflowNode(type="sampling.beta_scheduler", inputs=inputs)
+        return latents(executor, shared() | {"s": node}, "s")["sigmas"].values
+
+    scheduler = {"model": link("ckpt", "model"), "scheduler": "beta", "steps": 8, "denoise": 1.0}
+    basic = WorkflowNode(type="sampling.basic_scheduler", inputs=scheduler)
+    assert torch.equal(sigmas(), latents(executor, shared() | {"b": basic}, "b")["sigmas"].values)
+    # Beta(3, 3) puts few steps at the ends: its first step goes further down than
+    # Beta(0.6, 0.6)'s, which lingers near the top.
+    default, middle = sigmas(), sigmas(alpha=3.0, beta=3.0)
+    assert float(middle[1]) < float(default[1])
+    refused = WorkflowNode(
+        type="sampling.beta_scheduler",
+        inputs={"model": link("ckpt", "model"), "steps": 8, "alpha": 0.0, "beta": 0.6},
+    )
+    result = executor.run(Workflow(nodes=shared() | {"s": refused}), targets=["s"])
+    assert result.status == "invalid"
+    assert [(p.node, p.input) for p in result.problems] == [("s", "alpha")]

@@ -21,8 +21,28 @@ from nodes.ops.sampling.schedules import SCHEDULERS, FlowSchedule, get_sigmas_si
 
 MU, S = 0.5, 0.8
 ODE = ["euler", "heun", "dpm_2", "lms", "dpmpp_2m", "ddim", "uni_pc"]
+ODE += ["uni_pc_bh2", "heunpp2", "ipndm", "ipndm_v", "deis", "res_multistep"]
+ODE += ["euler_cfg_pp", "dpmpp_2m_cfg_pp", "res_multistep_cfg_pp"]
+ODE += ["gradient_estimation", "gradient_estimation_cfg_pp", "exp_heun_2_x0"]
 STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde"]
-STOCHASTIC += ["dpmpp_2m_sde", "lcm"]
+STOCHASTIC += ["dpmpp_2m_sde", "lcm", "ddpm", "dpmpp_3m_sde", "res_multistep_ancestral"]
+STOCHASTIC += ["euler_ancestral_cfg_pp", "dpmpp_2s_ancestral_cfg_pp"]
+STOCHASTIC += ["res_multistep_ancestral_cfg_pp", "dpmpp_2m_sde_heun"]
+STOCHASTIC += ["seeds_2", "seeds_3", "exp_heun_2_x0_sde", "er_sde"]
+FIRST_ORDER = ["euler", "ddim", "euler_cfg_pp", "heunpp2"]
+FIRST_ORDER += ["gradient_estimation", "gradient_estimation_cfg_pp"]
+FIRST_ORDER_ANCESTRAL = ["euler_ancestral", "ddpm", "euler_ancestral_cfg_pp"]
+# First order in distribution: more steps (RES ancestral's and 2M SDE Heun's std are 7% off
+# at 40, 2% at 100).
+STOCHASTIC_STEPS = dict.fromkeys(FIRST_ORDER_ANCESTRAL, 300)
+STOCHASTIC_STEPS |= dict.fromkeys(
+    ["res_multistep_ancestral", "res_multistep_ancestral_cfg_pp", "dpmpp_2m_sde_heun"], 100
+)
+# A 3M SDE's second differences of noisy estimates over 4 unequal steps swing further; so
+# does UniPC bh1, whose B(h) = -h grows with the step where bh2's e^-h - 1 stays below 1
+# in its fixed-weight first steps (ddim_uniform's and kl_optimal's last steps here jump from
+# sigma 0.52 and 0.27 to 0.006 and 0.003): ComfyUI's uni_pc is bh1 too.
+BOUNDED = dict.fromkeys(["dpmpp_3m_sde", "dpmpp_3m_sde_gpu"], 25.0) | {"uni_pc": 50.0}
 
 
 def spread(sigma: float | Tensor) -> Any:
@@ -66,10 +86,10 @@ def test_deterministic_samplers_land_on_the_flow_ode_solution(name: str) -> None
     error = float((out - expected).abs().max() / (expected - MU).abs().max())
     # First order (and Heun's last step to 0 is Euler's): Flux's shifted schedule leaves a
     # long last interval.
-    assert error < (0.08 if name in ("euler", "ddim") else 0.02)
+    assert error < (0.08 if name in FIRST_ORDER else 0.02)
 
 
-@pytest.mark.parametrize("name", ["heun", "dpmpp_2m", "uni_pc"])
+@pytest.mark.parametrize("name", ["heun", "dpmpp_2m", "uni_pc", "ipndm", "deis", "res_multistep"])
 def test_higher_order_samplers_beat_euler_on_flow_too(name: str) -> None:
     sigmas = flux_sigmas(12)
     x = torch.randn(8, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -83,7 +103,7 @@ def test_higher_order_samplers_beat_euler_on_flow_too(name: str) -> None:
 
 @pytest.mark.parametrize("name", STOCHASTIC)
 def test_stochastic_samplers_renoise_the_flow_way_and_sample_the_data(name: str) -> None:
-    sigmas = flux_sigmas(300 if name == "euler_ancestral" else 40)  # first order: more steps
+    sigmas = flux_sigmas(STOCHASTIC_STEPS.get(name, 40))
     shape = torch.Size([64, 1, 32, 32])
     x = torch.randn(shape, generator=torch.Generator().manual_seed(7))  # sigma 1: pure noise
     generator = torch.Generator().manual_seed(8)
@@ -120,7 +140,7 @@ def test_every_sampler_with_every_scheduler_on_a_flow_schedule(name: str, schedu
         x = torch.randn(2, 16, 8, 8, generator=torch.Generator().manual_seed(steps))
         out = SAMPLERS[name](FlowGaussian(), x * float(sigmas[0]), sigmas)
         assert out.shape == x.shape and torch.isfinite(out).all()
-        assert float(out.abs().max()) < 10.0
+        assert float(out.abs().max()) < BOUNDED.get(name, 10.0)
 
 
 def test_flow_schedules_run_from_1_down_to_0_and_shift_toward_noise() -> None:

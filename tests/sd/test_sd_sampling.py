@@ -106,12 +106,34 @@ def test_inpaint_mask_keeps_the_unmasked_region(
     assert torch.equal(out9[keep], latent_of(sd_executor, inpaint_model, "encode")[keep])
 
 
-@pytest.mark.parametrize("sampler", SAMPLER_NAMES)
-def test_every_sampler_with_every_scheduler(sd_executor: Executor, sampler: str) -> None:
-    for scheduler in SCHEDULER_NAMES:
-        workflow = graphs.txt2img(sampler=sampler, scheduler=scheduler, steps=3, size=32)
-        out = latent_of(sd_executor, workflow)
-        assert torch.isfinite(out).all(), (sampler, scheduler)
+# Every sampler with every scheduler is checked on the exact Gaussian model
+# (tests/sd/test_samplers.py); here each name goes once through the nodes and a real UNet.
+PAIRS = [(name, SCHEDULER_NAMES[i % len(SCHEDULER_NAMES)]) for i, name in enumerate(SAMPLER_NAMES)]
+
+
+@pytest.mark.parametrize(("sampler", "scheduler"), PAIRS)
+def test_every_sampler_and_scheduler_in_a_graph(
+    sd_executor: Executor, sampler: str, scheduler: str
+) -> None:
+    workflow = graphs.txt2img(sampler=sampler, scheduler=scheduler, steps=3, size=32)
+    out = latent_of(sd_executor, workflow)
+    assert torch.isfinite(out).all(), (sampler, scheduler)
+
+
+@pytest.mark.parametrize("missing", ["dpm_fast", "sa_solver", "no_such_sampler"])
+def test_a_sampler_we_lack_is_refused_at_validation_naming_those_we_have(
+    sd_executor: Executor, missing: str
+) -> None:
+    result = sd_executor.run(graphs.txt2img(sampler=missing))
+    assert result.status == "invalid"
+    [problem] = result.problems
+    assert (problem.node, problem.input, problem.code) == (
+        "sample",
+        "sampler_name",
+        "value_not_in_choices",
+    )
+    assert repr(missing) in problem.message
+    assert all(repr(name) in problem.message for name in SAMPLER_NAMES)
 
 
 def test_progress_reports_each_step_with_a_preview(sd_executor: Executor) -> None:

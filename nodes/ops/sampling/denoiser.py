@@ -68,11 +68,14 @@ class GuidedDenoiser:
         self._ranges = {id(p): sigma_range(p, schedule) for p in (*positive, *negative)}
         self._weights: dict[tuple[int, tuple[int, ...]], tuple[Region, torch.Tensor]] = {}
         self.rescale = rescale  # RescaleCFG's multiplier (0: plain CFG)
+        # The last call's unconditional estimate, for the CFG++ samplers (RecordsUncond).
+        self.last_uncond: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         positive = self._active(self.positive, sigma)
         if self.cfg == 1.0 or not self.negative:  # guidance would change nothing: skip a pass
-            return self._combine(x, positive, self._predict(x, sigma, positive))
+            self.last_uncond = self._combine(x, positive, self._predict(x, sigma, positive))
+            return self.last_uncond
         negative = self._active(self.negative, sigma)
         if _pairable(positive, negative):  # the common case: one network call, no weights
             full = (0, 0, x.shape[-2], x.shape[-1])
@@ -89,6 +92,7 @@ class GuidedDenoiser:
         """Classifier-free guidance: the one place cond and uncond meet (with x and sigma at
         hand), so samplers that need the unconditional prediction and guidance rescalers
         can hook here."""
+        self.last_uncond = uncond
         if self.rescale:
             return rescaled_cfg(x, sigma, cond, uncond, self.cfg, self.rescale)
         return uncond + self.cfg * (cond - uncond)

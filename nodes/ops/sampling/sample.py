@@ -209,7 +209,16 @@ class _Inside:
         level = sigma.reshape(-1)[:1].to(self.base.device)
         kept = self.noising.mix(self.base, self.noise, level)
         denoised = self.denoiser(x * self.mask + kept * (1 - self.mask), sigma)
-        return denoised * self.mask + self.base * (1 - self.mask)
+        return self._inside(denoised)
+
+    @property
+    def last_uncond(self) -> torch.Tensor | None:
+        """The denoiser's unconditional estimate, limited to the mask as its output is."""
+        uncond = self.denoiser.last_uncond
+        return None if uncond is None else self._inside(uncond)
+
+    def _inside(self, estimate: torch.Tensor) -> torch.Tensor:
+        return estimate * self.mask + self.base * (1 - self.mask)
 
 
 def _run(

@@ -14,17 +14,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from nodes.ops.sampling.beta_distribution import beta_ppf
 
 __all__ = [
     "SCHEDULERS",
     "DiscreteSchedule",
     "FlowSchedule",
     "Schedule",
+    "get_sigmas_beta",
     "get_sigmas_ddim_uniform",
     "get_sigmas_exponential",
     "get_sigmas_karras",
+    "get_sigmas_kl_optimal",
+    "get_sigmas_linear_quadratic",
     "get_sigmas_normal",
     "get_sigmas_sgm_uniform",
     "get_sigmas_simple",
@@ -211,6 +217,51 @@ def get_sigmas_ddim_uniform(schedule: Schedule, n: int) -> Tensor:
     return _append_zero(schedule.sigmas[index[::-1]])
 
 
+def get_sigmas_beta(schedule: Schedule, n: int, alpha: float = 0.6, beta: float = 0.6) -> Tensor:
+    """Timesteps at the quantiles 1, 1 - 1/n, ..., 1/n of a Beta(alpha, beta) distribution,
+    rounded to the table (Lee et al. 2024, arXiv:2407.12173). alpha = beta < 1 puts more
+    steps at both ends. A timestep repeated by the rounding is kept once, so past a few
+    hundred steps fewer than n come back.
+    """
+    _check_steps(n)
+    last = schedule.num_timesteps - 1
+    quantiles = 1.0 - np.arange(n, dtype=np.float64) / n
+    timesteps = np.rint(beta_ppf(quantiles, alpha, beta) * last).astype(np.int64).tolist()
+    kept = [t for k, t in enumerate(timesteps) if k == 0 or t != timesteps[k - 1]]
+    return _append_zero(schedule.sigmas[kept])
+
+
+def get_sigmas_linear_quadratic(
+    n: int, sigma_max: float, threshold_noise: float = 0.025, linear_steps: int | None = None
+) -> Tensor:
+    """Mochi's schedule (Genmo 2024), as a fraction of sigma_max: the first `linear_steps`
+    (half by default) remove noise linearly down to 1 - threshold_noise, the rest follow the
+    quadratic that continues that line smoothly and reaches 0 at step n."""
+    _check_steps(n)
+    if n == 1:
+        return _append_zero(torch.tensor([sigma_max], dtype=torch.float64))
+    linear = n // 2 if linear_steps is None else linear_steps
+    if not 0 < linear < n:
+        raise ValueError(f"linear_steps must be from 1 to {n - 1}, not {linear}")
+    slope = threshold_noise / linear
+    rest = n - linear
+    # q(i) = threshold + slope (i - linear) + curve (i - linear)^2, with q(n) = 1
+    curve = (1.0 - threshold_noise - slope * rest) / rest**2
+    i = torch.arange(n + 1, dtype=torch.float64)
+    past = i - linear
+    removed = torch.where(i < linear, i * slope, threshold_noise + slope * past + curve * past**2)
+    return ((1.0 - removed) * sigma_max).to(torch.float32)
+
+
+def get_sigmas_kl_optimal(n: int, sigma_min: float, sigma_max: float) -> Tensor:
+    """Evenly spaced in arctan(sigma) from sigma_max down to sigma_min: the KL-optimal
+    schedule of ComfyUI and A1111 (stable-diffusion-webui PR 15608)."""
+    _check_steps(n)
+    ramp = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+    angles = (1.0 - ramp) * math.atan(sigma_max) + ramp * math.atan(sigma_min)
+    return _append_zero(angles.tan())
+
+
 def _karras(schedule: Schedule, n: int) -> Tensor:
     return get_sigmas_karras(n, schedule.sigma_min, schedule.sigma_max)
 
@@ -219,6 +270,15 @@ def _exponential(schedule: Schedule, n: int) -> Tensor:
     return get_sigmas_exponential(n, schedule.sigma_min, schedule.sigma_max)
 
 
+def _linear_quadratic(schedule: Schedule, n: int) -> Tensor:
+    return get_sigmas_linear_quadratic(n, schedule.sigma_max)
+
+
+def _kl_optimal(schedule: Schedule, n: int) -> Tensor:
+    return get_sigmas_kl_optimal(n, schedule.sigma_min, schedule.sigma_max)
+
+
+# Every name in ComfyUI's SCHEDULER_NAMES.
 SCHEDULERS: dict[str, Callable[[Schedule, int], Tensor]] = {
     "normal": get_sigmas_normal,
     "karras": _karras,
@@ -226,4 +286,7 @@ SCHEDULERS: dict[str, Callable[[Schedule, int], Tensor]] = {
     "sgm_uniform": get_sigmas_sgm_uniform,
     "simple": get_sigmas_simple,
     "ddim_uniform": get_sigmas_ddim_uniform,
+    "beta": get_sigmas_beta,
+    "linear_quadratic": _linear_quadratic,
+    "kl_optimal": _kl_optimal,
 }

@@ -175,11 +175,16 @@ def sample_uni_pc(
     callback: Callback | None = None,
     noise_sampler: NoiseSampler | None = None,
     order: int = 3,
+    variant: str = "bh1",
 ) -> Tensor:
-    """UniPC, bh2, data prediction (Zhao et al. 2023, arXiv:2302.04867): a multistep predictor
-    of order up to 3, lower at the first and last steps, each corrected once (UniC)."""
+    """UniPC, data prediction (Zhao et al. 2023, arXiv:2302.04867): a multistep predictor
+    of order up to 3, lower at the first and last steps, each corrected once (UniC). Its
+    B(h) is -h (variant bh1, ComfyUI's uni_pc) or e^{-h} - 1 (bh2, its uni_pc_bh2)."""
     if not 1 <= order <= 3:
         raise ValueError(f"uni_pc takes an order from 1 to 3, not {order}")
+    if variant not in ("bh1", "bh2"):
+        raise ValueError(f"uni_pc's variant is bh1 or bh2, not {variant!r}")
+    bh1 = variant == "bh1"
     run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
     steps = len(run.values) - 1
     outputs: list[Tensor] = []  # denoised estimates, newest last
@@ -190,7 +195,9 @@ def sample_uni_pc(
     for i, sigma, sigma_next in run.steps():
         denoised = run.denoise(x, sigma)
         if last is not None:
-            x = unipc_update(*last, noising.lam(sigma), corrector=denoised, noising=noising)
+            x = unipc_update(
+                *last, noising.lam(sigma), corrector=denoised, noising=noising, bh1=bh1
+            )
         run.report(i, x, denoised)
         last = None
         if sigma_next == sigma:  # a repeated sigma: nothing to integrate
@@ -201,5 +208,112 @@ def sample_uni_pc(
             continue
         p = min(order, len(outputs), steps - i)
         last = (x, outputs[-p:], lambdas[-p:])
-        x = unipc_update(*last, noising.lam(sigma_next), noising=noising)
+        x = unipc_update(*last, noising.lam(sigma_next), noising=noising, bh1=bh1)
     return x
+
+
+@torch.no_grad()
+def sample_uni_pc_bh2(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    order: int = 3,
+) -> Tensor:
+    """UniPC with B(h) = e^{-h} - 1 (Zhao et al. 2023, arXiv:2302.04867, variant bh2)."""
+    return sample_uni_pc(
+        model, x, sigmas, extra_args=extra_args, callback=callback, order=order, variant="bh2"
+    )
+
+
+@torch.no_grad()
+def sample_heunpp2(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+) -> Tensor:
+    """Heun++ (Carzit's sd-webui-samplers-scheduler, as ComfyUI's heunpp2): Euler predictions
+    to the next two sigmas, their slopes averaged with weights sigma / (3 * sigmas[0]) (two
+    slopes: / 2), and an Euler step with that slope; three model calls a step, two on the
+    step before the last, one on the last."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    values, end = run.values, run.values[-1]
+    for i, sigma, sigma_next in run.steps():
+        denoised = run.denoise(x, sigma)
+        run.report(i, x, denoised)
+        d = to_d(x, sigma, denoised)
+        step = sigma_next - sigma
+        if sigma_next == end:
+            x = x + d * step
+            continue
+        # Slopes at sigma_next (and sigma_after), each from an Euler prediction.
+        x_next = x + d * step
+        slopes = [d, to_d(x_next, sigma_next, run.denoise(x_next, sigma_next))]
+        points = [sigma_next]
+        if values[i + 2] != end:
+            sigma_after = values[i + 2]
+            x_after = x_next + slopes[1] * (sigma_after - sigma_next)
+            slopes.append(to_d(x_after, sigma_after, run.denoise(x_after, sigma_after)))
+            points.append(sigma_after)
+        scale = len(slopes) * values[0]
+        weights = [1.0 - sum(points) / scale, *(p / scale for p in points)]
+        x = x + step * sum(w * s for w, s in zip(weights, slopes, strict=True))
+    return x
+
+
+def _gradient_estimation(run: SamplerRun, x: Tensor, gamma: float, cfg_pp: bool) -> Tensor:
+    previous: Tensor | None = None  # the last step's slope
+    for i, sigma, sigma_next in run.steps():
+        denoised, uncond = run.denoise_with_uncond(x, sigma)
+        run.report(i, x, denoised)
+        d = to_d(x, sigma, uncond if cfg_pp else denoised)
+        step = sigma_next - sigma
+        if sigma_next == 0.0:
+            x = denoised
+        else:
+            x = denoised + d * sigma_next if cfg_pp else x + d * step
+            if previous is not None:  # the slope's change, extrapolated
+                x = x + (gamma - 1.0) * (d - previous) * step
+        previous = d
+    return x
+
+
+@torch.no_grad()
+def sample_gradient_estimation(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    ge_gamma: float = 2.0,
+) -> Tensor:
+    """Gradient estimation (Permenter & Yuan 2024, arXiv:2306.04848): Euler with the slope
+    extrapolated by ge_gamma - 1 times its change since the last step."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    return _gradient_estimation(run, x, ge_gamma, cfg_pp=False)
+
+
+@torch.no_grad()
+def sample_gradient_estimation_cfg_pp(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    ge_gamma: float = 2.0,
+) -> Tensor:
+    """Gradient estimation (arXiv:2306.04848) with CFG++ (arXiv:2406.08070): the slope taken
+    from the unconditional estimate, the step from the guided one."""
+    run = SamplerRun(model, sigmas, extra_args, callback, noise_sampler)
+    return _gradient_estimation(run, x, ge_gamma, cfg_pp=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -48,6 +48,10 @@ class Noising:
             return math.log(sigma / sigma_next)
         return self.lam(sigma_next) - self.lam(sigma)
 
+    def sigma_at(self, lam: float) -> float:
+        """The sigma whose lambda is `lam` (the inverse of `lam`)."""
+        return math.exp(-lam) if not self.flow else 1.0 / (1.0 + math.exp(lam))
+
     def midpoint(self, sigma: float, sigma_next: float) -> float:
         """The sigma halfway in lambda."""
         if not self.flow:
@@ -64,6 +68,14 @@ class Noising:
 
 VE = Noising(flow=False)
 FLOW = Noising(flow=True)
+
+
+@runtime_checkable
+class RecordsUncond(Protocol):
+    """A guided denoiser that keeps the unconditional x0 estimate of its last call, which
+    the CFG++ samplers renoise with (the prompt's own estimate when nothing was guided)."""
+
+    last_uncond: Tensor | None
 
 
 class SamplerRun:
@@ -92,6 +104,13 @@ class SamplerRun:
 
     def denoise(self, x: Tensor, sigma: float) -> Tensor:
         return self.model(x, x.new_ones([x.shape[0]]) * sigma, **self.extra_args)
+
+    def denoise_with_uncond(self, x: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+        """The guided x0 estimate and the unconditional one of the same call (CFG++); a
+        model that does not record it has no guidance, so its uncond is its output."""
+        denoised = self.denoise(x, sigma)
+        uncond = self.model.last_uncond if isinstance(self.model, RecordsUncond) else None
+        return denoised, denoised if uncond is None else uncond
 
     def report(self, i: int, x: Tensor, denoised: Tensor) -> None:
         if self.callback is not None:
@@ -186,8 +205,9 @@ def lms_coefficients(sigmas: list[float], i: int, order: int) -> list[float]:
     return weights
 
 
-def unipc_weights(rks: list[float], h: float) -> list[float]:
-    """UniPC's a_p = R_p(h)^-1 g_p(h) / B(h) with B(h) = e^{-h} - 1 (bh2), data prediction.
+def unipc_weights(rks: list[float], h: float, *, bh1: bool = False) -> list[float]:
+    """UniPC's a_p = R_p(h)^-1 g_p(h) / B(h), data prediction, with B(h) = e^{-h} - 1 (bh2)
+    or -h (bh1).
 
     Row k (k = 1..p) asks sum_j a_j r_j^(k-1) = k! (-h) phi_{k+1}(-h) / B(h), which makes
     B(h) sum_j a_j D_j / r_j match the k-th Taylor term of the exact integral.
@@ -198,7 +218,7 @@ def unipc_weights(rks: list[float], h: float) -> list[float]:
         # One difference: its h -> 0 limit, 1/2, which makes UniP-2 DPM-Solver++(2M).
         return [0.5]
     hh = -h
-    b_h = math.expm1(hh)
+    b_h = hh if bh1 else math.expm1(hh)
     g = math.expm1(hh) / hh - 1.0  # hh * phi_2(hh)
     targets = []
     factorial = 1.0
@@ -218,8 +238,10 @@ def unipc_update(
     corrector: Tensor | None = None,
     *,
     noising: Noising = VE,
+    bh1: bool = False,
 ) -> Tensor:
-    """One UniPC step (Zhao et al. 2023, arXiv:2302.04867), data prediction, bh2.
+    """One UniPC step (Zhao et al. 2023, arXiv:2302.04867), data prediction, bh2 (or bh1:
+    the corrections weighted by B(h) = -h instead of e^{-h} - 1).
 
     `x` lies at lambdas[-1] (lambda = -log sigma) where the model gave outputs[-1]; the older
     outputs and lambdas give the differences. Without `corrector` this is the predictor UniP of
@@ -233,14 +255,15 @@ def unipc_update(
     if corrector is not None:
         rks.append(1.0)
         diffs.append(corrector - output_s)
-    b_h = math.expm1(-h)
-    if noising.flow:  # x_next = (sigma_next / sigma) x - alpha_next b_h (D + corrections)
+    data = math.expm1(-h)  # the first-order term's weight, e^{-h} - 1
+    b_h = -h if bh1 else data  # the corrections' B(h)
+    if noising.flow:  # x_next = (sigma_next / sigma) x - alpha_next (data D + B corrections)
         sigma_s, sigma_t = (1.0 / (1.0 + math.exp(lam)) for lam in (lambda_s, lambda_next))
         x = (sigma_t / sigma_s) * x
-        b_h *= 1.0 - sigma_t
+        data, b_h = data * (1.0 - sigma_t), b_h * (1.0 - sigma_t)
     else:
         x = math.exp(-h) * x
-    x = x - b_h * output_s
-    for weight, diff in zip(unipc_weights(rks, h), diffs, strict=True):
+    x = x - data * output_s
+    for weight, diff in zip(unipc_weights(rks, h, bh1=bh1), diffs, strict=True):
         x = x - (b_h * weight) * diff
     return x
