@@ -4,6 +4,7 @@ the feature maps after upsampling (tens of channels at scale^2 the tile's pixels
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 from engine.footprint import CostInputs, Estimate, NodeCost, tensor
@@ -29,10 +30,9 @@ def load_upscale_model(given: CostInputs) -> NodeCost:
         shapes = {k: tuple(v["shape"]) for k, v in header.items() if isinstance(v, dict)}
         params = sum(math.prod(shape) for shape in shapes.values())
         renamed = rename_to_basicsr(list(shapes))
-        try:
+        with contextlib.suppress(UnknownUpscaleModel, KeyError, IndexError):
+            # (what is wrong with a file, its loader names when it runs)
             scale = detect({renamed.get(k, k): s for k, s in shapes.items()}).scale
-        except (UnknownUpscaleModel, KeyError, IndexError):
-            pass  # the loader names what is wrong when it runs
     model = Estimate(shape=(scale,), params=params)
     return NodeCost({"upscale_model": model}, models={str(path): resident(params, given)})
 

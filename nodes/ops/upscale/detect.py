@@ -133,8 +133,9 @@ def _rrdb(shapes: Shapes) -> UpscaleSpec:
 
 def _compact(shapes: Shapes) -> UpscaleSpec:
     convs = sorted(
-        int(k.split(".")[1]) for k, s in shapes.items() if re.fullmatch(r"body\.\d+\.weight", k)
-        and len(s) == 4
+        int(k.split(".")[1])
+        for k, s in shapes.items()
+        if re.fullmatch(r"body\.\d+\.weight", k) and len(s) == 4
     )
     last = shapes[f"body.{convs[-1]}.weight"]
     in_channels = shapes["body.0.weight"][1]

@@ -50,7 +50,9 @@ def read_upscale_weights(path: Path) -> dict[str, torch.Tensor]:
 
 def _load_pth(path: Path) -> Any:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        return torch.load(
+            path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
+        )
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             path, f"refused: loading it would run pickled code ({str(error)[:120]})"
@@ -96,7 +98,7 @@ def network_from_file(path: Path) -> tuple[nn.Module, UpscaleSpec]:
     spec = spec_of(path, state)
     with torch.device("meta"):
         network = build_network(spec)
-    for name, buffer in network.named_buffers():  # computed, where a file left it out
+    for name, _ in network.named_buffers():  # computed, where a file left it out
         if name.endswith(".relative_position_index") and name not in state:
             state[name] = relative_position_index(spec.options["window"])
     expected = set(network.state_dict())
@@ -108,7 +110,9 @@ def network_from_file(path: Path) -> tuple[nn.Module, UpscaleSpec]:
         network.load_state_dict(_as_float32(state), assign=True)
     except RuntimeError as error:
         first = str(error).strip().splitlines()[-1].strip()
-        raise CheckpointError(path, f"{spec.arch} weights of inconsistent shapes: {first}") from None
+        raise CheckpointError(
+            path, f"{spec.arch} weights of inconsistent shapes: {first}"
+        ) from None
     return network, spec
 
 
@@ -117,7 +121,8 @@ def load_upscale_model(path: Path, store: ModelStore, devices: DevicePolicy) -> 
 
     def load() -> nn.Module:
         network, spec = network_from_file(path)
-        network.upscale_spec = spec  # read back below, also when the store already has it
+        # Read back below, also when the store already holds the network.
+        object.__setattr__(network, "upscale_spec", spec)
         return place(network, devices, devices.dtype_for(ACCELERATOR_DTYPE))
 
     handle = store.handle(ModelKey("upscale_model", str(path), file_fingerprint(path)), load)

@@ -55,6 +55,8 @@ def shifted_window_mask(h: int, w: int, window: int, shift: int) -> torch.Tensor
 
 
 class WindowAttention(nn.Module):
+    relative_position_index: torch.Tensor
+
     def __init__(self, dim: int, window: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
@@ -247,19 +249,21 @@ class SwinIR(nn.Module):
         features = self.conv_first(x - mean)
         body = self.body(features)
         if self.upsampler in ("pixelshuffle", "nearest+conv"):
-            body = self.conv_before_upsample(body)
+            body = self.get_submodule("conv_before_upsample")(body)
         out = self._upsample(body, x - mean if self.upsampler == "" else None)
         return (out + mean)[..., : h * self.scale, : w * self.scale]
 
     def _upsample(self, body: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
         if self.upsampler == "pixelshuffle":
-            return self.conv_last(self.upsample(body))
+            return self.get_submodule("conv_last")(self.get_submodule("upsample")(body))
         if self.upsampler == "pixelshuffledirect":
-            return self.upsample(body)
+            return self.get_submodule("upsample")(body)
         if self.upsampler == "nearest+conv":
             for n in range(1, self.scale.bit_length()):
                 up = F.interpolate(body, scale_factor=2, mode="nearest")
                 body = F.leaky_relu(getattr(self, f"conv_up{n}")(up), 0.2)
-            return self.conv_last(F.leaky_relu(self.conv_hr(body), 0.2))
+            return self.get_submodule("conv_last")(
+                F.leaky_relu(self.get_submodule("conv_hr")(body), 0.2)
+            )
         assert residual is not None
-        return residual + self.conv_last(body)
+        return residual + self.get_submodule("conv_last")(body)

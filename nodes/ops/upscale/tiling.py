@@ -8,6 +8,7 @@ modules are, and so is a test's wrapper that fails above some size.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -17,6 +18,7 @@ from engine.context import check_interrupt
 TILE = 512  # input pixels per tile side
 OVERLAP = 32  # input pixels shared by neighbouring tiles, blended across
 MIN_TILE = 64  # below this, tiles cost more in borders than they save in memory
+FAINT = 1e-6  # the weight of a tile's cut border: not 0, so no sum of weights is ever 0
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 OnTile = Callable[[int, int], None]  # (tiles done, tiles in all)
@@ -63,19 +65,29 @@ def upscale(
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Where tiles start along one side: `tile` apart less the overlap, the last flush
-    with the end (so every tile is whole)."""
+    """Where tiles start along one side: as few as cover it with at least `overlap`
+    pixels shared between neighbours, spread evenly, the last flush with the end."""
     if length <= tile:
         return [0]
-    starts = list(range(0, length - tile, tile - overlap))
-    return [*starts, length - tile]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
-def ramp(length: int, overlap: int) -> torch.Tensor:
-    """A tile's blending weight along one side: rising over `overlap` pixels at each end,
-    never zero, so where tiles overlap each fades into the next."""
-    position = torch.arange(length, dtype=torch.float32) + 0.5
-    return torch.minimum(position, length - position).div(max(overlap, 1)).clamp(max=1.0)
+def blend_weights(length: int, overlap: int, cut_before: bool, cut_after: bool) -> torch.Tensor:
+    """A tile's weight along one side. At a side where the image was cut, the outer
+    quarter of the overlap (what the network saw padded, not the real neighbours) counts
+    next to nothing, then the weight rises across the middle half to 1; neighbours' weights
+    mirror it, so each fades into the next. At the image's own edges it stays 1."""
+    weight = torch.ones(length)
+    if overlap < 4:
+        return weight
+    inside = torch.arange(length, dtype=torch.float32) + 0.5
+    rising = ((inside - overlap / 4) / (overlap / 2)).clamp(FAINT, 1.0)
+    if cut_before:
+        weight = torch.minimum(weight, rising)
+    if cut_after:
+        weight = torch.minimum(weight, rising.flip(0))
+    return weight
 
 
 def _tiled(
@@ -89,7 +101,7 @@ def _tiled(
     dtype: torch.dtype,
 ) -> torch.Tensor:
     batch, height, width, _ = pixels.shape
-    overlap = min(overlap, tile // 4)
+    overlap = min(overlap, tile // 2)  # small tiles (after running out of memory) keep some
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     total, done = batch * len(rows) * len(cols), 0
     out = torch.zeros(batch, 3, height * scale, width * scale)
@@ -103,7 +115,9 @@ def _tiled(
                 with torch.inference_mode():
                     result = network(part.to(device, dtype)).float().cpu()
                 h, w = result.shape[-2:]
-                blend = ramp(h, overlap * scale)[:, None] * ramp(w, overlap * scale)[None, :]
+                across = blend_weights(h, overlap * scale, top > 0, top + tile < height)
+                along = blend_weights(w, overlap * scale, left > 0, left + tile < width)
+                blend = across[:, None] * along[None, :]
                 rows_out = slice(top * scale, top * scale + h)
                 cols_out = slice(left * scale, left * scale + w)
                 out[index, :, rows_out, cols_out] += result[0] * blend
