@@ -21,6 +21,13 @@ from tests.upscale.files import (
     weights,
 )
 
+LATER_ESRGAN_NAMES = (
+    ("conv_body.", "trunk_conv."),
+    ("body.", "RRDB_trunk."),
+    (".rdb", ".RDB"),
+    ("conv_up", "upconv"),
+    ("conv_hr.", "HRconv."),
+)
 IMAGE = torch.rand(1, 3, 19, 23)  # odd sides: unshuffling and windows need padding
 
 
@@ -124,3 +131,16 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path) -> None:
     torch.save({"params_ema": weights(tiny_compact()), "opt": Path("/")}, path)
     with pytest.raises(CheckpointError, match=r"evil\.pth: refused"):
         network_from_file(path)
+
+
+def test_rrdb_in_the_esrgan_repository_later_names_loads(tmp_path: Path) -> None:
+    original = tiny_rrdb(4)
+    later = {}
+    for key, value in weights(original).items():
+        for basicsr, esrgan in LATER_ESRGAN_NAMES:
+            key = key.replace(basicsr, esrgan)
+        later[key] = value
+    assert {"RRDB_trunk.0.RDB1.conv1.weight", "trunk_conv.bias", "HRconv.weight"} <= set(later)
+    loaded, spec = network_from_file(save_pth(tmp_path / "RRDB_ESRGAN_x4.pth", later, None))
+    assert (spec.arch, spec.scale) == ("rrdb", 4)
+    assert same_output(original, loaded)
