@@ -53,7 +53,8 @@ class LoadUpscaleModel:
 )
 class UpscaleImageWithModel:
     """Each image enlarged by the model's scale, in 512-pixel tiles that overlap by 32
-    (smaller tiles when the device runs out of memory); progress is reported per tile."""
+    (smaller where one would take over half the memory budget, or when the device runs
+    out of memory); progress is reported per tile."""
 
     class Inputs(BaseModel):
         upscale_model: UpscaleModel
@@ -69,11 +70,15 @@ class UpscaleImageWithModel:
 
         network = inputs.upscale_model.handle.get()
         parameter = next(network.parameters())
+        params = sum(p.numel() for p in network.parameters())
+        on_cpu = parameter.device.type == "cpu"
+        budget = ctx.settings.ram_budget if on_cpu else ctx.settings.vram_budget
         try:
             pixels = upscale(
                 network,
                 inputs.image.pixels,
                 int(inputs.upscale_model.config["scale"]),
+                tile=costs.tile_side(params, parameter.element_size(), budget),
                 on_tile=ctx.progress,
                 device=parameter.device,
                 dtype=parameter.dtype,

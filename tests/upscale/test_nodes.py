@@ -16,6 +16,7 @@ from engine.registry import Registry
 from engine.settings import Settings
 from engine.types import Image
 from formats.load import to_workflow
+from nodes.footprints.upscale import tile_side, tile_working
 from tests.conftest import Recorder, graph, link
 from tests.upscale.files import (
     old_esrgan_names,
@@ -118,3 +119,26 @@ def test_admission_estimates_the_enlarged_image_from_the_file_scale(
     assert admit(workflow, registry, settings, Budget(ram=4 * GIB), targets=["3"]) == []
     refused = admit(workflow, registry, settings, Budget(ram=GIB // 8), targets=["3"])
     assert [p.code for p in refused] == ["too_much_memory"]
+
+
+def test_tiles_shrink_to_fit_half_the_memory_budget(registry: Registry, tmp_path: Path) -> None:
+    # The tiny network's 512-pixel tile is estimated at 2.5 x sqrt(params) float32 values
+    # per pixel: with that over half the budget, the node starts at 256-pixel tiles.
+    network = tiny_compact(2)
+    params = sum(p.numel() for p in network.parameters())
+    per_512_tile = tile_working(512, params, 4)
+    settings = Settings.at(tmp_path / "home", ram_budget=per_512_tile)
+    save_safetensors(upscale_models(settings) / "c.safetensors", weights(network))
+    assert tile_side(params, 4, settings.ram_budget) == 256
+    workflow = graph(
+        load=("upscale.load_model", {"model_name": "c.safetensors"}),
+        image=("image.empty", {"width": 600, "height": 8, "batch_size": 1}),
+        up=(
+            "upscale.image_with_model",
+            {"upscale_model": link("load", "upscale_model"), "image": link("image", "image")},
+        ),
+    )
+    events = Recorder()
+    result = Executor(registry, settings).run(workflow, targets=["up"], listener=events)
+    assert result.status == "success", result.error or result.problems
+    assert [e.total for e in events.of(Progress) if e.node == "up"] == [3, 3, 3]

@@ -49,24 +49,43 @@ def test_tiled_swinir_is_close_to_untiled() -> None:
 
 
 class FailsAbove:
-    """A real network that runs out of memory on inputs larger than `side`, as a device
-    does (the message of a CUDA allocation failure, or torch's OutOfMemoryError)."""
+    """A real network that runs out of memory on inputs larger than `side`, raising what
+    torch raises when a device's allocation fails."""
 
-    def __init__(self, network: nn.Module, side: int, error: type[RuntimeError]) -> None:
-        self.network, self.side, self.error = network, side, error
+    def __init__(
+        self,
+        network: nn.Module,
+        side: int,
+        error: type[RuntimeError],
+        message: str = "CUDA out of memory. Tried to allocate 20.00 GiB",
+    ) -> None:
+        self.network, self.side, self.error, self.message = network, side, error, message
         self.sizes: list[tuple[int, int]] = []
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.sizes.append((x.shape[-2], x.shape[-1]))
         if max(x.shape[-2:]) > self.side:
-            raise self.error("CUDA out of memory. Tried to allocate 20.00 GiB")
+            raise self.error(self.message)
         return self.network(x)
 
 
-@pytest.mark.parametrize("error", [torch.OutOfMemoryError, RuntimeError])
-def test_out_of_memory_retries_with_tiles_half_the_side(error: type[RuntimeError]) -> None:
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (torch.OutOfMemoryError, "CUDA out of memory. Tried to allocate 20.00 GiB"),
+        (RuntimeError, "MPS backend out of memory (MPS allocated: 9.00 GB)"),
+        (
+            RuntimeError,
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory",
+        ),
+    ],
+    ids=["cuda", "mps", "cpu"],
+)
+def test_out_of_memory_retries_with_tiles_half_the_side(
+    error: type[RuntimeError], message: str
+) -> None:
     network = tiny_compact(4)
-    failing = FailsAbove(network, 40, error)
+    failing = FailsAbove(network, 40, error, message)
     result = upscale(failing, PIXELS, 4, tile=128, min_tile=16)
     assert failing.sizes[0] == (70, 90)  # the whole image first, then 64, then 32
     assert max(max(size) for size in failing.sizes[-12:]) <= 32

@@ -29,8 +29,12 @@ class UpscaleOutOfMemory(RuntimeError):
 
 
 def is_out_of_memory(error: BaseException) -> bool:
+    """A device's allocation failure (CUDA, MPS: "out of memory"; the CPU allocator:
+    "can't allocate memory"), not any other RuntimeError."""
+    message = str(error).lower()
     return isinstance(error, torch.OutOfMemoryError) or (
-        isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+        isinstance(error, RuntimeError)
+        and ("out of memory" in message or "can't allocate memory" in message)
     )
 
 
