@@ -68,6 +68,13 @@ class UpscaleImageWithModel:
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.upscale.tiling import UpscaleOutOfMemory, upscale
 
+        config = inputs.upscale_model.config
+        if config.get("channels", 3) != 3:
+            raise NodeInputError(
+                "upscale_model",
+                f"{config.get('file')} reads {config['channels']}-channel images; "
+                "this node gives it RGB images (3 channels)",
+            )
         network = inputs.upscale_model.handle.get()
         parameter = next(network.parameters())
         params = sum(p.numel() for p in network.parameters())

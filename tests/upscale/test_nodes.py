@@ -17,6 +17,7 @@ from engine.settings import Settings
 from engine.types import Image
 from formats.load import to_workflow
 from nodes.footprints.upscale import tile_side, tile_working
+from nodes.ops.upscale.compact import SRVGGNetCompact
 from tests.conftest import Recorder, graph, link
 from tests.upscale.files import (
     old_esrgan_names,
@@ -142,3 +143,15 @@ def test_tiles_shrink_to_fit_half_the_memory_budget(registry: Registry, tmp_path
     result = Executor(registry, settings).run(workflow, targets=["up"], listener=events)
     assert result.status == "success", result.error or result.problems
     assert [e.total for e in events.of(Progress) if e.node == "up"] == [3, 3, 3]
+
+
+def test_a_grayscale_model_is_refused_at_its_input(registry: Registry, settings: Settings) -> None:
+    network = SRVGGNetCompact(in_channels=1, features=4, convs=1, scale=2)
+    save_safetensors(upscale_models(settings) / "gray.safetensors", weights(network))
+    workflow = to_workflow(comfy_graph("gray.safetensors", 8, 8), registry)
+    result = Executor(registry, settings).run(workflow, targets=["3"])
+    assert result.error is not None and (result.error.node, result.error.input) == (
+        "3",
+        "upscale_model",
+    )
+    assert "gray.safetensors reads 1-channel images" in result.error.message

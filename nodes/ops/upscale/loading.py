@@ -127,7 +127,9 @@ def load_upscale_model(path: Path, store: ModelStore, devices: DevicePolicy) -> 
 
     handle = store.handle(ModelKey("upscale_model", str(path), file_fingerprint(path)), load)
     spec: UpscaleSpec = handle.get().upscale_spec
-    return UpscaleModel(handle, {"arch": spec.arch, "scale": spec.scale, "file": path.name})
+    channels = int(spec.options["in_channels"])
+    config = {"arch": spec.arch, "scale": spec.scale, "channels": channels, "file": path.name}
+    return UpscaleModel(handle, config)
 
 
 def _as_float32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
