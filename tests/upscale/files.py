@@ -59,10 +59,18 @@ def save_safetensors(path: Path, state: dict[str, torch.Tensor]) -> Path:
     return path
 
 
-def old_esrgan_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A BasicSR-named x4 RRDB's weights under the original ESRGAN repository's names."""
+# Where the original ESRGAN layout puts each convolution: model.1 is the trunk, and each
+# upsampling is (nearest x2, conv, LeakyReLU), then (conv, LeakyReLU, conv).
+OLD_INDICES = {
+    4: {"conv_first": 0, "conv_up1": 3, "conv_up2": 6, "conv_hr": 8, "conv_last": 10},
+    2: {"conv_first": 0, "conv_up1": 3, "conv_hr": 5, "conv_last": 7},
+}
+
+
+def old_esrgan_names(state: dict[str, torch.Tensor], scale: int = 4) -> dict[str, torch.Tensor]:
+    """A BasicSR-named RRDB's weights under the original ESRGAN repository's names."""
     blocks = len({k.split(".")[1] for k in state if k.startswith("body.")})
-    top = {"conv_first": 0, "conv_up1": 3, "conv_up2": 6, "conv_hr": 8, "conv_last": 10}
+    top = OLD_INDICES[scale]
     old = {}
     for key, value in state.items():
         name, what = key.rsplit(".", 1)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from nodes.ops.upscale.loading import network_from_file
+from nodes.ops.upscale.rrdb import RRDBNet
 from nodes.ops.weights.checkpoint_io import CheckpointError
 from tests.upscale.files import (
     old_esrgan_names,
@@ -58,6 +59,16 @@ def test_rrdb_in_the_original_esrgan_layout_loads_as_the_basicsr_one(tmp_path: P
     assert "model.1.sub.0.RDB1.conv1.0.weight" in old and "model.10.weight" in old
     loaded, spec = network_from_file(save_pth(tmp_path / "old.pth", old, wrapper=None))
     assert (spec.arch, spec.scale, spec.options["blocks"]) == ("rrdb", 4, 2)
+    assert same_output(original, loaded)
+
+
+def test_an_old_layout_x2_rrdb_has_one_upsampling(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    original = RRDBNet(features=8, growth=4, blocks=1, upsamples=1).eval()
+    old = old_esrgan_names(weights(original), scale=2)
+    assert "model.7.weight" in old and "model.10.weight" not in old
+    loaded, spec = network_from_file(save_pth(tmp_path / "2x_old.pth", old, wrapper=None))
+    assert (spec.scale, spec.options["upsamples"]) == (2, 1)
     assert same_output(original, loaded)
 
 
