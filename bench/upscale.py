@@ -7,7 +7,8 @@ Networks (random weights, written as .safetensors and loaded through Load Upscal
 - compact: realesr-general-x4v3's shape, 64 features, 32 convolutions, x4;
 - SwinIR-M: 003_realSR_BSRGAN_DFO_s64w8_SwinIR-M_x4_GAN's shape, embed 180, depths 6x6,
   6 heads, window 8, nearest+conv, x4.
-Input: one 128x128 image (a single 512-pixel tile; output 512x512), kept small so the run
+Input: one 128x128 image of random noise (a PNG read by Load Image for the node, the
+same pixels for the direct call; a single tile; output 512x512), kept small so the run
 stays short on a shared 2-core CPU. The time is the best of `REPEATS` runs, node and
 direct taking turns, after a warm-up on a 32x32 image (which also loads the model).
 
@@ -18,10 +19,10 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from time import perf_counter
 
 import torch
+from PIL import Image as PILImage
 from safetensors.torch import save_file
 from torch import nn
 
@@ -43,14 +44,12 @@ NETWORKS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def workflow(model_name: str, colour: int, side: int) -> Workflow:
-    """Load the model, make an image (a new colour each run, so the upscale reruns while
-    the loader stays cached), upscale it."""
+def workflow(model_name: str, image_name: str) -> Workflow:
+    """Load the model and an image (another file each run, so the upscale reruns while the
+    loader stays cached), upscale it."""
     nodes = {
         "load": WorkflowNode(type="upscale.load_model", inputs={"model_name": model_name}),
-        "image": WorkflowNode(
-            type="image.empty", inputs={"width": side, "height": side, "color": colour}
-        ),
+        "image": WorkflowNode(type="image.load", inputs={"image": image_name}),
         "up": WorkflowNode(
             type="upscale.image_with_model",
             inputs={
@@ -60,6 +59,18 @@ def workflow(model_name: str, colour: int, side: int) -> Workflow:
         ),
     }
     return Workflow(nodes=nodes)
+
+
+def noise_images(settings: Settings) -> list[torch.Tensor]:
+    """Random 8-bit images written as PNGs to the input folder (the same pixels are fed
+    to the direct calls): noise, not a flat colour, for both paths alike."""
+    images = []
+    for index in range(1 + REPEATS):
+        side = WARM_UP_SIDE if index == 0 else SIDE
+        pixels = torch.randint(0, 256, (side, side, 3), dtype=torch.uint8)
+        PILImage.fromarray(pixels.numpy()).save(settings.input_dir / f"noise{index}.png")
+        images.append(pixels.permute(2, 0, 1).unsqueeze(0).float() / 255)
+    return images
 
 
 def interleaved(first: Callable[[], object], second: Callable[[], object]) -> tuple[float, float]:
@@ -73,26 +84,27 @@ def interleaved(first: Callable[[], object], second: Callable[[], object]) -> tu
     return min(times[0]), min(times[1])
 
 
-def measure(name: str, network: nn.Module, executor: Executor, folder: Path) -> str:
+def measure(name: str, network: nn.Module, executor: Executor, settings: Settings) -> str:
     network.eval().requires_grad_(False)
     params = sum(p.numel() for p in network.parameters())
     file_name = name.split()[0] + ".safetensors"
-    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, folder / file_name)
-    colours = iter(range(1, 100))
+    state = {k: v.contiguous() for k, v in network.state_dict().items()}
+    save_file(state, settings.model_folder("upscale_models") / file_name)
+    images = noise_images(settings)
+    runs = {"node": iter(range(len(images))), "direct": iter(range(1, len(images)))}
 
-    def through_node(side: int = SIDE) -> None:
-        result = executor.run(workflow(file_name, next(colours), side), targets=["up"])
+    def through_node() -> None:
+        image_name = f"noise{next(runs['node'])}.png"
+        result = executor.run(workflow(file_name, image_name), targets=["up"])
         assert result.status == "success", result.error
-
-    image = torch.rand(1, 3, SIDE, SIDE)
 
     def direct() -> None:
         with torch.inference_mode():
-            network(image).clamp(0, 1)
+            network(images[next(runs["direct"])]).clamp(0, 1)
 
-    through_node(WARM_UP_SIDE)  # loads the model; kernels warm up on a small image
+    through_node()  # loads the model; kernels warm up on a small image
     with torch.inference_mode():
-        network(image[..., :WARM_UP_SIDE, :WARM_UP_SIDE])
+        network(images[0])
     node_s, direct_s = interleaved(through_node, direct)
     megapixels = (SIDE * 4) ** 2 / 1e6
     return (
@@ -105,8 +117,8 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as home:
         settings = Settings.at(home)
-        folder = settings.model_folder("upscale_models")
-        folder.mkdir(parents=True)
+        settings.model_folder("upscale_models").mkdir(parents=True)
+        settings.input_dir.mkdir(parents=True, exist_ok=True)
         executor = Executor(Registry.discover(plugins=False), settings)
         threads = torch.get_num_threads()
         print(f"input {SIDE}x{SIDE}, output {SIDE * 4}x{SIDE * 4}, {threads} torch threads,")
@@ -114,7 +126,7 @@ def main() -> None:
         print("| network | parameters | node s/MP | direct s/MP | node / direct |")
         print("|---|---|---|---|---|")
         for name, make in NETWORKS.items():
-            print(measure(name, make(), executor, folder), flush=True)
+            print(measure(name, make(), executor, settings), flush=True)
 
 
 if __name__ == "__main__":
