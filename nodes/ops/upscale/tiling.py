@@ -108,29 +108,31 @@ def _tiled(
     overlap = min(overlap, tile // 2)  # small tiles (after running out of memory) keep some
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     total, done = batch * len(rows) * len(cols), 0
-    out = torch.zeros(batch, 3, height * scale, width * scale)
-    weight = torch.zeros(1, 1, height * scale, width * scale)
+    out = torch.zeros(batch, height * scale, width * scale, 3)  # what the node returns
+    weight = torch.zeros(height * scale, width * scale, 1)
     for index in range(batch):
-        image = pixels[index].permute(2, 0, 1).unsqueeze(0)
+        # A slice, not pixels[index].unsqueeze(0): that view's batch stride (3) made oneDNN
+        # take a slower path, 1.3x on Real-ESRGAN Compact here.
+        image = pixels[index : index + 1].permute(0, 3, 1, 2)
         for top in rows:
             for left in cols:
                 check_interrupt()
                 part = image[:, :, top : top + tile, left : left + tile].to(device, dtype)
-                # Channels-last convolutions: measured 1.8x faster than NCHW for Real-ESRGAN
-                # Compact on this CPU (oneDNN), and what tensor cores want on a GPU.
+                # Channels-last convolutions: Real-ESRGAN Compact ran 1.6x faster than on
+                # NCHW here (oneDNN, one thread), and it is what tensor cores want on a GPU.
                 part = part.contiguous(memory_format=torch.channels_last)
                 with torch.inference_mode():
-                    result = network(part).float().cpu()
-                h, w = result.shape[-2:]
+                    result = network(part)[0].permute(1, 2, 0).float().cpu()
+                h, w = result.shape[:2]
                 across = blend_weights(h, overlap * scale, top > 0, top + tile < height)
                 along = blend_weights(w, overlap * scale, left > 0, left + tile < width)
-                blend = across[:, None] * along[None, :]
+                blend = (across[:, None] * along[None, :]).unsqueeze(-1)
                 rows_out = slice(top * scale, top * scale + h)
                 cols_out = slice(left * scale, left * scale + w)
-                out[index, :, rows_out, cols_out] += result[0] * blend
+                out[index, rows_out, cols_out] += result * blend
                 if index == 0:
-                    weight[0, 0, rows_out, cols_out] += blend
+                    weight[rows_out, cols_out] += blend
                 done += 1
                 if on_tile is not None:
                     on_tile(done, total)
-    return (out / weight).clamp(0, 1).permute(0, 2, 3, 1).contiguous()
+    return out.div_(weight).clamp_(0, 1)
