@@ -9,7 +9,7 @@ Networks (random weights, written as .safetensors and loaded through Load Upscal
   6 heads, window 8, nearest+conv, x4.
 Input: one 128x128 image of random noise (a PNG read by Load Image for the node, the
 same pixels for the direct call; a single tile; output 512x512), kept small so the run
-stays short on a shared 2-core CPU. The time is the best of `REPEATS` runs, node and
+stays short on a shared 2-core CPU; one torch thread. The time is the best of `REPEATS` runs, node and
 direct taking turns, after a warm-up on a 32x32 image (which also loads the model).
 
 Run: .venv/bin/python bench/upscale.py   (a markdown table; always exits 0)
@@ -36,7 +36,8 @@ from nodes.ops.upscale.swinir import SwinIR
 
 SIDE = 128
 WARM_UP_SIDE = 32
-REPEATS = 2
+REPEATS = 3
+THREADS = 1
 NETWORKS: dict[str, Callable[[], nn.Module]] = {
     "RRDB x4 (23 blocks, nf 64)": lambda: RRDBNet(),
     "compact x4 (nf 64, 32 convs)": lambda: SRVGGNetCompact(features=64, convs=32, scale=4),
@@ -69,7 +70,9 @@ def noise_images(settings: Settings) -> list[torch.Tensor]:
         side = WARM_UP_SIDE if index == 0 else SIDE
         pixels = torch.randint(0, 256, (side, side, 3), dtype=torch.uint8)
         PILImage.fromarray(pixels.numpy()).save(settings.input_dir / f"noise{index}.png")
-        images.append(pixels.permute(2, 0, 1).unsqueeze(0).float() / 255)
+        # [1, 3, H, W] channels-last with a dense batch stride: the layout the node feeds
+        # its tiles in, and the fastest for these convolutions on this CPU.
+        images.append(pixels.unsqueeze(0).permute(0, 3, 1, 2).float() / 255)
     return images
 
 
@@ -116,7 +119,10 @@ def measure(name: str, network: nn.Module, executor: Executor, settings: Setting
 def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as home:
-        settings = Settings.at(home)
+        # One thread: on a CPU shared with other work, two threads made single runs vary
+        # by 2x, which drowned the difference this measures.
+        torch.set_num_threads(THREADS)
+        settings = Settings.at(home, threads=THREADS)
         settings.model_folder("upscale_models").mkdir(parents=True)
         settings.input_dir.mkdir(parents=True, exist_ok=True)
         executor = Executor(Registry.discover(plugins=False), settings)
