@@ -87,6 +87,7 @@ class UpscaleImageWithModel:
                 int(inputs.upscale_model.config["scale"]),
                 tile=costs.tile_side(params, parameter.element_size(), budget),
                 on_tile=ctx.progress,
+                align=int(config.get("align", 1)),
                 device=parameter.device,
                 dtype=parameter.dtype,
             )

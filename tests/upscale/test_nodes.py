@@ -25,6 +25,7 @@ from tests.upscale.files import (
     save_safetensors,
     tiny_compact,
     tiny_rrdb,
+    tiny_swinir,
     weights,
 )
 
@@ -155,3 +156,21 @@ def test_a_grayscale_model_is_refused_at_its_input(registry: Registry, settings:
         "upscale_model",
     )
     assert "gray.safetensors reads 1-channel images" in result.error.message
+
+
+def test_the_model_says_what_its_tiles_align_to(registry: Registry, settings: Settings) -> None:
+    from engine.device import DevicePolicy
+    from engine.model_store import ModelStore
+    from nodes.ops.upscale.loading import load_upscale_model
+
+    folder = upscale_models(settings)
+    files = {
+        "swinir.pth": (weights(tiny_swinir()), 8),  # its attention window
+        "x2.pth": (weights(tiny_rrdb(2)), 2),  # its pixel unshuffle
+        "x4.pth": (weights(tiny_rrdb(4)), 1),
+    }
+    for name, (state, align) in files.items():
+        model = load_upscale_model(
+            save_pth(folder / name, state), ModelStore(), DevicePolicy("cpu")
+        )
+        assert model.config["align"] == align

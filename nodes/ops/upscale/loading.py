@@ -127,8 +127,14 @@ def load_upscale_model(path: Path, store: ModelStore, devices: DevicePolicy) -> 
 
     handle = store.handle(ModelKey("upscale_model", str(path), file_fingerprint(path)), load)
     spec: UpscaleSpec = handle.get().upscale_spec
-    channels = int(spec.options["in_channels"])
-    config = {"arch": spec.arch, "scale": spec.scale, "channels": channels, "file": path.name}
+    config = {
+        "arch": spec.arch,
+        "scale": spec.scale,
+        "channels": int(spec.options["in_channels"]),
+        "file": path.name,
+        # Tiles start at multiples of the blocks the network works in.
+        "align": int(spec.options.get("window", spec.options.get("unshuffle", 1))),
+    }
     return UpscaleModel(handle, config)
 
 

@@ -49,12 +49,15 @@ def upscale(
     on_tile: OnTile | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    align: int = 1,
 ) -> torch.Tensor:
-    """Images [B, H, W, 3] in [0, 1] -> [B, H * scale, W * scale, 3], tile by tile; on
-    running out of memory, again with tiles half the side, down to `min_tile`."""
+    """Images [B, H, W, 3] in [0, 1] -> [B, H * scale, W * scale, 3], tile by tile (tiles
+    starting at multiples of `align`); on running out of memory, again with tiles half the
+    side, down to `min_tile`."""
     while True:
         try:
-            return _tiled(network, pixels, scale, tile, overlap, on_tile, device, dtype)
+            sides = (tile, overlap, align)
+            return _tiled(network, pixels, scale, sides, on_tile, device, dtype)
         except RuntimeError as error:
             if not is_out_of_memory(error):
                 raise
@@ -68,13 +71,18 @@ def upscale(
                 torch.cuda.empty_cache()
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     """Where tiles start along one side: as few as cover it with at least `overlap`
-    pixels shared between neighbours, spread evenly, the last flush with the end."""
+    pixels shared between neighbours, spread evenly, each at a multiple of `align` (so a
+    network that works in blocks, SwinIR's windows or a pixel unshuffle, sees the blocks
+    the whole image has); the last reaches the end, shorter if alignment requires."""
     if length <= tile:
         return [0]
-    count = math.ceil((length - overlap) / (tile - overlap))
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+    if tile - overlap - align <= 0:
+        align = 1
+    count = math.ceil((length - overlap - align) / (tile - overlap - align))
+    last = math.ceil((length - tile) / align) * align
+    return [round(i * last / (count - 1) / align) * align for i in range(count)]
 
 
 def blend_weights(length: int, overlap: int, cut_before: bool, cut_after: bool) -> torch.Tensor:
@@ -98,15 +106,16 @@ def _tiled(
     network: Network,
     pixels: torch.Tensor,
     scale: int,
-    tile: int,
-    overlap: int,
+    sides: tuple[int, int, int],
     on_tile: OnTile | None,
     device: torch.device | str,
     dtype: torch.dtype,
 ) -> torch.Tensor:
     batch, height, width, _ = pixels.shape
+    tile, overlap, align = sides
     overlap = min(overlap, tile // 2)  # small tiles (after running out of memory) keep some
-    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    rows = tile_starts(height, tile, overlap, align)
+    cols = tile_starts(width, tile, overlap, align)
     total, done = batch * len(rows) * len(cols), 0
     out = torch.zeros(batch, height * scale, width * scale, 3)  # what the node returns
     weight = torch.zeros(height * scale, width * scale, 1)
