@@ -9,8 +9,9 @@ Networks (random weights, written as .safetensors and loaded through Load Upscal
   6 heads, window 8, nearest+conv, x4.
 Input: one 128x128 image of random noise (a PNG read by Load Image for the node, the
 same pixels for the direct call; a single tile; output 512x512), kept small so the run
-stays short on a shared 2-core CPU; one torch thread. The time is the best of `REPEATS` runs, node and
-direct taking turns, after a warm-up on a 32x32 image (which also loads the model).
+stays short on a shared 2-core CPU; one torch thread. The time is the best of `REPEATS`
+runs, node and direct taking turns, after a warm-up on a 32x32 image (which also loads the
+model).
 
 Run: .venv/bin/python bench/upscale.py   (a markdown table; always exits 0)
 """

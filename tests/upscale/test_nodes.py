@@ -174,3 +174,21 @@ def test_the_model_says_what_its_tiles_align_to(registry: Registry, settings: Se
             save_pth(folder / name, state), ModelStore(), DevicePolicy("cpu")
         )
         assert model.config["align"] == align
+
+
+def test_the_example_workflow_saves_the_enlarged_image(
+    registry: Registry, settings: Settings
+) -> None:
+    from PIL import Image as PILImage
+
+    from formats.load import load_document
+    from tests.conftest import REPO
+
+    PILImage.new("RGB", (12, 10), (200, 40, 90)).save(settings.input_dir / "example.png")
+    save_pth(upscale_models(settings) / "RealESRGAN_x4plus.pth", weights(tiny_rrdb(4)))
+    workflow = load_document(REPO / "workflows" / "upscale_esrgan.json", registry)
+    result = Executor(registry, settings).run(workflow)
+    assert result.status == "success", result.error or result.problems
+    [saved] = result.ui["4"]["images"]
+    with PILImage.open(settings.output_dir / saved["subfolder"] / saved["filename"]) as png:
+        assert png.size == (48, 40)
