@@ -155,3 +155,12 @@ def test_rrdb_in_the_esrgan_repository_later_names_loads(tmp_path: Path) -> None
     loaded, spec = network_from_file(save_pth(tmp_path / "RRDB_ESRGAN_x4.pth", later, None))
     assert (spec.arch, spec.scale) == ("rrdb", 4)
     assert same_output(original, loaded)
+
+
+def test_swinir_in_bfloat16_stays_close_to_float32() -> None:
+    # What a GPU computes SwinIR in (float16 is not safe for it); bfloat16 runs on the CPU too.
+    network = tiny_swinir("nearest+conv", 4)
+    with torch.no_grad():
+        full = network(IMAGE)
+        half = network.to(torch.bfloat16)(IMAGE.bfloat16()).float()
+    assert half.dtype == torch.float32 and float((full - half).abs().max()) < 0.02

@@ -32,7 +32,9 @@ from nodes.ops.weights.checkpoint_io import SAFETENSORS_SUFFIXES, CheckpointErro
 # Buffers some files carry that we compute for the size at hand instead (SwinIR's mask of
 # shifted windows, saved for its training crop size).
 IGNORED_SUFFIXES = (".attn_mask",)
-ACCELERATOR_DTYPE = "float16"  # all three families run in half precision on a GPU
+# What each family computes in on a GPU: the convolutional ones in float16; SwinIR in
+# bfloat16, as the ecosystem runs it (float16 is known to misbehave in its attention).
+ACCELERATOR_DTYPES = {"rrdb": "float16", "compact": "float16", "swinir": "bfloat16"}
 
 
 def read_upscale_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -123,7 +125,7 @@ def load_upscale_model(path: Path, store: ModelStore, devices: DevicePolicy) -> 
         network, spec = network_from_file(path)
         # Read back below, also when the store already holds the network.
         object.__setattr__(network, "upscale_spec", spec)
-        return place(network, devices, devices.dtype_for(ACCELERATOR_DTYPE))
+        return place(network, devices, devices.dtype_for(ACCELERATOR_DTYPES[spec.arch]))
 
     handle = store.handle(ModelKey("upscale_model", str(path), file_fingerprint(path)), load)
     spec: UpscaleSpec = handle.get().upscale_spec
