@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from engine.admission import Budget, admit, walk
-from engine.events import Progress
+from engine.events import Event, Progress
 from engine.executor import Executor
 from engine.registry import Registry
 from engine.settings import Settings
@@ -192,3 +192,28 @@ def test_the_example_workflow_saves_the_enlarged_image(
     [saved] = result.ui["4"]["images"]
     with PILImage.open(settings.output_dir / saved["subfolder"] / saved["filename"]) as png:
         assert png.size == (48, 40)
+
+
+def test_an_interrupt_during_the_upscale_stops_it_after_the_current_tile(
+    registry: Registry, settings: Settings
+) -> None:
+    save_safetensors(upscale_models(settings) / "c.safetensors", weights(tiny_compact(2)))
+    workflow = graph(
+        load=("upscale.load_model", {"model_name": "c.safetensors"}),
+        image=("image.empty", {"width": 1200, "height": 8, "batch_size": 2}),
+        up=(
+            "upscale.image_with_model",
+            {"upscale_model": link("load", "upscale_model"), "image": link("image", "image")},
+        ),
+    )
+    executor = Executor(registry, settings)
+    events = Recorder()
+
+    def stop_after_the_first_tile(event: Event) -> None:
+        events(event)
+        if isinstance(event, Progress) and event.node == "up":
+            executor.interrupt()
+
+    result = executor.run(workflow, targets=["up"], listener=stop_after_the_first_tile)
+    assert result.status == "interrupted"
+    assert [(e.step, e.total) for e in events.of(Progress) if e.node == "up"] == [(1, 6)]
