@@ -217,3 +217,18 @@ def test_an_interrupt_during_the_upscale_stops_it_after_the_current_tile(
     result = executor.run(workflow, targets=["up"], listener=stop_after_the_first_tile)
     assert result.status == "interrupted"
     assert [(e.step, e.total) for e in events.of(Progress) if e.node == "up"] == [(1, 6)]
+
+
+def test_admission_takes_a_pth_or_an_unreadable_header_as_x4(
+    registry: Registry, settings: Settings
+) -> None:
+    # A .pth is only unpickled when the node runs (admission imports no torch), and a file
+    # of unknown layout is named by the loader at run time, not refused by the estimate.
+    folder = upscale_models(settings)
+    save_pth(folder / "x2.pth", weights(tiny_rrdb(2)))
+    save_safetensors(folder / "odd.safetensors", {"encoder.w": torch.zeros(4, 4)})
+    for name in ("x2.pth", "odd.safetensors"):
+        workflow = to_workflow(comfy_graph(name, 64, 32), registry)
+        moments, problems = walk(workflow, registry, settings, accelerator=False, targets=["3"])
+        upscale = next(m for m in moments if m.node == "3")
+        assert problems == [] and upscale.cost.outputs["image"].shape == (1, 128, 256, 3)
