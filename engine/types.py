@@ -155,6 +155,15 @@ class ControlNet(LoadedModel):
 
 
 @dataclass(frozen=True, eq=False)
+class UpscaleModel(LoadedModel):
+    """A super-resolution network (ESRGAN, Real-ESRGAN, SwinIR...), its architecture and
+    scale in `config`."""
+
+    type_name = "UPSCALE_MODEL"
+    color = "#9c6ad4"
+
+
+@dataclass(frozen=True, eq=False)
 class Noise(PortType):
     """The starting noise of a custom sampler: Gaussian noise from `seed` (per batch item,
     seed + index), or none at all (`seed` None) for a latent that is noisy already."""

@@ -1,0 +1,1 @@
+"""Super-resolution networks (ESRGAN, Real-ESRGAN, SwinIR): detection, loading, tiling."""
