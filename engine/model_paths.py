@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import builtins
 import os
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from engine.jsontext import JSONRefused, parse_json
 from engine.paths import check_name, relative_name_problem
 from engine.settings import Settings
 
@@ -211,3 +213,28 @@ def choices_for(kind: str) -> Callable[[Settings], builtins.list[str]]:
 
     choices.__name__ = f"{kind}_choices"
     return choices
+
+
+def kind_named(folder_name: str) -> str | None:
+    """Our model kind for one of ComfyUI's folder names (`unet`, `clip`, `t2i_adapter`
+    included), or None when we keep no such kind."""
+    kind = _ALIASES.get(folder_name, folder_name)
+    return kind if kind in KINDS else None
+
+
+def safetensors_metadata(path: Path, max_header: int = 1024 * 1024) -> dict[str, Any] | None:
+    """The `__metadata__` a .safetensors file's header carries (training settings, trigger
+    words, ...), or None: no metadata, a header over `max_header` bytes, not safetensors."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(8)
+            if len(head) < 8:
+                return None
+            (length,) = struct.unpack("<Q", head)
+            if length > max_header:
+                return None
+            header = parse_json(file.read(length))
+    except (OSError, JSONRefused):
+        return None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return metadata if isinstance(metadata, dict) else None
