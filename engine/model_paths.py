@@ -44,7 +44,11 @@ DIFFUSERS_MARKER = "model_index.json"
 # Names ComfyUI also uses for a kind, in the yaml and as folders under models/: it searches
 # its t2i_adapter folders for controlnets, and keeps the older unet/ and clip/ folders.
 _ALIASES = {"t2i_adapter": "controlnet", "unet": "diffusion_models", "clip": "text_encoders"}
-_OLDER_FOLDERS = {"diffusion_models": ("unet",), "text_encoders": ("clip",)}
+_OLDER_FOLDERS = {
+    "diffusion_models": ("unet",),
+    "text_encoders": ("clip",),
+    "controlnet": ("t2i_adapter",),
+}
 
 
 def read_extra_model_paths(yaml_file: Path) -> list[tuple[str, Path, bool]]:

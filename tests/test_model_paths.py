@@ -95,7 +95,7 @@ empty:
     ]
     assert paths.folders("embeddings")[1:] == [a1111 / "embeddings"]
     assert paths.folders("vae")[1:] == [a1111 / "models/VAE", tmp_path / "userhome/sd/vaes"]
-    assert paths.folders("controlnet")[1:] == [
+    assert paths.folders("controlnet")[2:] == [  # after ours: controlnet/, t2i_adapter/
         a1111 / "models/ControlNet",
         tmp_path / "comfy/models/t2i_adapter",
     ]
