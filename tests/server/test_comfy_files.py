@@ -232,7 +232,7 @@ def test_view_metadata_answers_the_safetensors_metadata_of_listed_models(files: 
     ):
         reply = get(files, "/view_metadata/loras", filename=name)
         assert reply.status == 200 and reply.json() == metadata
-    unet = get(files, "/view_metadata/unet", filename="flux.safetensors")  # ComfyUI's name
+    unet = get(files, "/api/view_metadata/unet", filename="flux.safetensors")  # ComfyUI's name
     assert unet.json() == {"arch": "flux"}
 
 
