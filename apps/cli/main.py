@@ -192,13 +192,17 @@ def _parser() -> argparse.ArgumentParser:
         "--ray-models-dir", help="models folder on the workers (default: the server's)"
     )
     nodes = sub.add_parser("nodes", help="print every node's schema as JSON")
-    for command in (run, check, serve, nodes):
+    _add_models_dir(run, check, serve, nodes)
+    sub.add_parser("schema", help="print the workflow document's JSON Schema")
+    return parser
+
+
+def _add_models_dir(*commands: argparse.ArgumentParser) -> None:
+    for command in commands:
         command.add_argument(
             "--models-dir",
             help="the models folder (default: HOME/models); ComfyUI's models/ works as it is",
         )
-    sub.add_parser("schema", help="print the workflow document's JSON Schema")
-    return parser
 
 
 def _load(path: str, registry: Registry, sets: list[str]) -> Workflow:
