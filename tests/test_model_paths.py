@@ -162,9 +162,10 @@ def test_model_files_and_folders_symlinked_in_from_another_disk_are_listed_and_r
         "ok.safetensors",
     ]
     assert paths.resolve("loras", "linked.safetensors") == single.resolve()
-    assert paths.resolve("loras", "collection/ink.safetensors") == (
-        shared / "styles" / "ink.safetensors"
-    ).resolve()
+    assert (
+        paths.resolve("loras", "collection/ink.safetensors")
+        == (shared / "styles" / "ink.safetensors").resolve()
+    )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
