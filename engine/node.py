@@ -33,8 +33,9 @@ NODE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 ChoiceSource = Callable[[Settings], Sequence[str]]
 # Whether a value outside the listed choices is still valid (`x.png [output]`: a file that
-# exists in another folder than the one listed).
-OtherValues = Callable[[Settings, str], bool]
+# exists in another folder than the one listed): True, False (not such a value), or why a
+# value of that kind is refused.
+OtherValues = Callable[[Settings, str], bool | str]
 
 
 class NodeDeclarationError(TypeError):

@@ -205,14 +205,15 @@ def _check_value(
                 choice_lists[key] = None
                 return "value_not_in_choices", f"could not list the choices: {exc}"
         choices = choice_lists[key]
-        if choices is not None and value not in choices and not _accepted(inp, value, settings):
+        if choices is not None and value not in choices:
+            accepted = inp.accepts(settings, value) if inp.accepts else False
+            if accepted is True:
+                return None
+            if isinstance(accepted, str):
+                return "value_not_in_choices", accepted
             shown = ", ".join(map(repr, choices[:8])) + (" ..." if len(choices) > 8 else "")
             return "value_not_in_choices", f"{value!r} is not one of: {shown or '(none found)'}"
     return None
-
-
-def _accepted(inp: InputSpec, value: str, settings: Settings) -> bool:
-    return inp.accepts is not None and inp.accepts(settings, value)
 
 
 def _check_cycles(workflow: Workflow, scope: Collection[str]) -> Iterator[Problem]:

@@ -27,16 +27,20 @@ def input_images(settings: Settings) -> list[str]:
     return list_files(settings.input_dir, IMAGE_SUFFIXES)
 
 
-def annotated_image(settings: Settings, name: str) -> bool:
-    """An existing image named the ComfyUI way, `x.png [output]` (or `[input]`, `[temp]`):
-    ComfyUI's editor sends these for a picture taken from a job's results."""
+def annotated_image(settings: Settings, name: str) -> bool | str:
+    """Whether `name` is an existing image named the ComfyUI way, `x.png [output]` (or
+    `[input]`, `[temp]`; ComfyUI's editor sends these for a picture taken from a job's
+    results): True, False for a plain name, or why an annotated one is refused."""
     plain, folder = split_annotation(name)
-    if folder is None or not plain.lower().endswith(IMAGE_SUFFIXES):
+    if folder is None:
         return False
     try:
-        return annotated_file(settings, name).is_file()
-    except UnsafePath:
-        return False
+        path = annotated_file(settings, name)
+    except UnsafePath as exc:
+        return str(exc)
+    if not plain.lower().endswith(IMAGE_SUFFIXES):
+        return f"{plain!r} is not an image file ({', '.join(IMAGE_SUFFIXES)})"
+    return path.is_file() or f"no image {plain!r} in the {folder} folder"
 
 
 def image_file(settings: Settings, name: str) -> Path:

@@ -123,7 +123,9 @@ def test_load_image_as_mask_reads_a_name_annotated_with_the_temp_folder(files: S
 def test_an_annotated_name_never_reaches_outside_its_folder(files: Server) -> None:
     for name in ("../secret.png [output]", "../../secret.png [input]", "/etc/passwd [temp]"):
         body = assert_client_error(queue(files, load_and_save(name)), 400)
-        assert body["node_errors"]["1"]["errors"][0]["extra_info"]["input_name"] == "image"
+        error = body["node_errors"]["1"]["errors"][0]
+        assert error["extra_info"]["input_name"] == "image"
+        assert "inside its folder" in error["details"] or "not a relative" in error["details"]
 
 
 def test_an_annotated_name_of_a_missing_file_is_refused_naming_node_and_input(
@@ -131,7 +133,8 @@ def test_an_annotated_name_of_a_missing_file_is_refused_naming_node_and_input(
 ) -> None:
     body = assert_client_error(queue(files, load_and_save("absent.png [output]")), 400)
     error = body["node_errors"]["1"]["errors"][0]
-    assert error["extra_info"]["input_name"] == "image" and "absent.png" in error["details"]
+    assert error["extra_info"]["input_name"] == "image"
+    assert "no image 'absent.png' in the output folder" in error["details"]
 
 
 def test_view_takes_the_folder_from_the_annotation_over_type(files: Server, home: Path) -> None:
