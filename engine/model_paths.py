@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import builtins
 import os
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from engine.paths import UnsafePath, list_files, safe_join
+from engine.jsontext import JSONRefused, parse_json
+from engine.paths import check_name, relative_name_problem
 from engine.settings import Settings
 
 KINDS = (
@@ -42,7 +44,11 @@ DIFFUSERS_MARKER = "model_index.json"
 # Names ComfyUI also uses for a kind, in the yaml and as folders under models/: it searches
 # its t2i_adapter folders for controlnets, and keeps the older unet/ and clip/ folders.
 _ALIASES = {"t2i_adapter": "controlnet", "unet": "diffusion_models", "clip": "text_encoders"}
-_OLDER_FOLDERS = {"diffusion_models": ("unet",), "text_encoders": ("clip",)}
+_OLDER_FOLDERS = {
+    "diffusion_models": ("unet",),
+    "text_encoders": ("clip",),
+    "controlnet": ("t2i_adapter",),
+}
 
 
 def read_extra_model_paths(yaml_file: Path) -> list[tuple[str, Path, bool]]:
@@ -110,6 +116,7 @@ class ModelPaths:
 
     def __init__(self, roots: dict[str, tuple[Path, ...]]) -> None:
         self._roots = roots
+        self._listed: dict[tuple[Path, str], set[str]] = {}  # one walk per folder and kind
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelPaths:
@@ -138,34 +145,66 @@ class ModelPaths:
         """Model names of `kind`, relative to their folder with '/' separators, sorted."""
         names: set[str] = set()
         for folder in self.folders(kind):
-            files = list_files(folder, (*MODEL_SUFFIXES, ".json"))
-            models: builtins.list[str] = []
-            if kind == "checkpoints":  # a diffusers folder is one model, not its parts
-                models = [
-                    name.removesuffix("/" + DIFFUSERS_MARKER)
-                    for name in files
-                    if name.endswith("/" + DIFFUSERS_MARKER)
-                ]
-            inside = tuple(model + "/" for model in models)
-            names.update(models)
-            names.update(n for n in files if not n.endswith(".json") and not n.startswith(inside))
+            names.update(self._names_in(folder, kind))
         return sorted(names)
 
     def resolve(self, kind: str, name: str) -> Path:
-        """The file (or diffusers folder) `name` in the first folder of `kind` that has it."""
-        unsafe: UnsafePath | None = None
+        """The file (or diffusers folder) `name` in the first folder of `kind` that lists
+        it. Only listed names resolve, so a request never reaches past what the owner
+        placed in the folders (symlinks included); UnsafePath for a malformed name."""
+        check_name(name)
         for folder in self.folders(kind):
-            try:
-                path = safe_join(folder, name)
-            except UnsafePath as error:  # a symlink out of this root, or a bad name
-                unsafe = unsafe or error
-                continue
-            if path.is_file() or (kind == "checkpoints" and (path / DIFFUSERS_MARKER).is_file()):
-                return path
-        if unsafe is not None:
-            raise unsafe
+            if name in self._names_in(folder, kind):
+                return (folder / name).resolve()
         looked = ", ".join(str(folder) for folder in self.folders(kind))
         raise FileNotFoundError(f"no {kind} model named {name!r}; looked in: {looked}")
+
+    def _names_in(self, folder: Path, kind: str) -> set[str]:
+        key = (folder, kind)
+        if key not in self._listed:
+            files = list_model_files(folder, (*MODEL_SUFFIXES, ".json"))
+            models: set[str] = set()
+            if kind == "checkpoints":  # a diffusers folder is one model, not its parts
+                models = {
+                    name.removesuffix("/" + DIFFUSERS_MARKER)
+                    for name in files
+                    if name.endswith("/" + DIFFUSERS_MARKER)
+                }
+            inside = tuple(model + "/" for model in models)
+            models.update(n for n in files if not n.endswith(".json") and not n.startswith(inside))
+            self._listed[key] = models
+        return self._listed[key]
+
+
+def list_model_files(root: Path, suffixes: tuple[str, ...]) -> builtins.list[str]:
+    """Files under `root` with one of `suffixes`, as '/'-separated relative names. Unlike
+    input and output folders, symlinks are followed wherever they lead: a model collection
+    is often linked in from another disk, and only the owner puts files here. A folder
+    linked into itself is walked once (no loop); names `check_name` refuses are left out."""
+    found: builtins.list[str] = []
+    pending: builtins.list[tuple[Path, frozenset[tuple[int, int]]]] = [(root, frozenset())]
+    while pending:
+        folder, above = pending.pop()
+        try:
+            identity = (folder.stat().st_dev, folder.stat().st_ino)
+            entries = builtins.list(os.scandir(folder))
+        except OSError:  # missing, unreadable, or a link that leads nowhere
+            continue
+        if identity in above:
+            continue  # a link back to a folder we are inside
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()  # both follow links
+            except OSError:
+                continue
+            if is_dir:
+                pending.append((path, above | {identity}))
+            elif is_file and entry.name.lower().endswith(suffixes):
+                relative = path.relative_to(root).as_posix()
+                if relative_name_problem(relative) is None:
+                    found.append(relative)
+    return sorted(found)
 
 
 def choices_for(kind: str) -> Callable[[Settings], builtins.list[str]]:
@@ -178,3 +217,28 @@ def choices_for(kind: str) -> Callable[[Settings], builtins.list[str]]:
 
     choices.__name__ = f"{kind}_choices"
     return choices
+
+
+def kind_named(folder_name: str) -> str | None:
+    """Our model kind for one of ComfyUI's folder names (`unet`, `clip`, `t2i_adapter`
+    included), or None when we keep no such kind."""
+    kind = _ALIASES.get(folder_name, folder_name)
+    return kind if kind in KINDS else None
+
+
+def safetensors_metadata(path: Path, max_header: int = 1024 * 1024) -> dict[str, Any] | None:
+    """The `__metadata__` a .safetensors file's header carries (training settings, trigger
+    words, ...), or None: no metadata, a header over `max_header` bytes, not safetensors."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(8)
+            if len(head) < 8:
+                return None
+            (length,) = struct.unpack("<Q", head)
+            if length > max_header:
+                return None
+            header = parse_json(file.read(length))
+    except (OSError, JSONRefused):
+        return None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return metadata if isinstance(metadata, dict) else None

@@ -32,6 +32,10 @@ from engine.types import PRIMITIVE_TYPES, PortType, type_name
 NODE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 ChoiceSource = Callable[[Settings], Sequence[str]]
+# Whether a value outside the listed choices is still valid (`x.png [output]`: a file that
+# exists in another folder than the one listed): True, False (not such a value), or why a
+# value of that kind is refused.
+OtherValues = Callable[[Settings, str], bool | str]
 
 
 class NodeDeclarationError(TypeError):
@@ -50,6 +54,8 @@ class Widget:
     choices: ChoiceSource | tuple[str, ...] | None = None
     # A file name inside one of our folders (subfolders allowed): checked before a run.
     file_name: bool = False
+    # Values valid besides the listed choices; they are not offered in the editor.
+    accepts: OtherValues | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class InputSpec:
     dynamic_choices: ChoiceSource | None = None
     nullable: bool = False  # declared `T | None`: null is a value, not a mistake
     file_name: bool = False
+    accepts: OtherValues | None = None  # values valid besides the choices
 
     @property
     def has_choices(self) -> bool:
@@ -281,6 +288,7 @@ def _input_spec(name: str, info: Any, fail: Callable[[str], Exception]) -> Input
         dynamic_choices=dynamic,
         nullable=optional,
         file_name=hints.file_name,
+        accepts=hints.accepts,
         **bounds,
     )
 
@@ -300,6 +308,8 @@ def _check_hints(
     """Editor hints must fit the widget's type."""
     if hints.choices is not None and (ann is not str or literal):
         raise fail(f"input {name!r}: Widget(choices=...) needs a plain str field")
+    if hints.accepts is not None and hints.choices is None:
+        raise fail(f"input {name!r}: Widget(accepts=...) widens a choice list; give choices=")
     if (hints.step is not None or hints.slider) and ann not in (int, float):
         raise fail(f"input {name!r}: step/slider only apply to int or float widgets")
     if hints.multiline and ann is not str:

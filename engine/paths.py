@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+from engine.settings import Settings
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 NAME_MAX_BYTES = 255  # one file or folder name: Linux's NAME_MAX, most file systems' limit
 RELATIVE_MAX_BYTES = 1024  # a whole relative name; far below PATH_MAX under any root
@@ -58,6 +60,34 @@ def check_name(relative: str) -> None:
             f"{_shown(relative)} is too long: at most {NAME_MAX_BYTES} bytes a name and "
             f"{RELATIVE_MAX_BYTES} in all"
         )
+
+
+# ComfyUI names a file in another of the three folders by a suffix: `x.png [output]`.
+ANNOTATIONS = ("input", "output", "temp")
+_ANNOTATED = re.compile(r"^(?P<name>.+) \[(?P<folder>input|output|temp)\]$", re.DOTALL)
+
+
+def split_annotation(name: str) -> tuple[str, str | None]:
+    """("x.png", "output") for ComfyUI's annotated `x.png [output]`; (name, None) when the
+    name carries no annotation."""
+    match = _ANNOTATED.match(name)
+    if match is None:
+        return name, None
+    return match["name"], match["folder"]
+
+
+def folder_of(settings: Settings, kind: str) -> Path:
+    """The input, output or temp folder."""
+    return {"input": settings.input_dir, "output": settings.output_dir, "temp": settings.temp_dir}[
+        kind
+    ]
+
+
+def annotated_file(settings: Settings, name: str, default: str = "input") -> Path:
+    """The file a possibly annotated name stands for: the annotation picks one of the three
+    folders (else `default`), and the rest is confined to it by `safe_join` (UnsafePath)."""
+    plain, kind = split_annotation(name)
+    return safe_join(folder_of(settings, kind or default), plain)
 
 
 def list_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:

@@ -209,6 +209,11 @@ def _check_value(
                 return "value_not_in_choices", f"could not list the choices: {exc}"
         choices = choice_lists[key]
         if choices is not None and value not in choices:
+            accepted = inp.accepts(settings, value) if inp.accepts else False
+            if accepted is True:
+                return None
+            if isinstance(accepted, str):
+                return "value_not_in_choices", accepted
             cut = len(choices) > SHOWN_CHOICES
             shown = ", ".join(map(repr, choices[:SHOWN_CHOICES])) + (" ..." if cut else "")
             return "value_not_in_choices", f"{value!r} is not one of: {shown or '(none found)'}"

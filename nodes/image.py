@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -10,7 +11,7 @@ from pydantic import BaseModel, Field
 from engine.context import NodeContext, NodeInputError
 from engine.model_store import file_fingerprint
 from engine.node import Widget, node
-from engine.paths import IMAGE_SUFFIXES, UnsafePath, list_files, safe_join
+from engine.paths import IMAGE_SUFFIXES, UnsafePath, annotated_file, list_files, split_annotation
 from engine.settings import Settings
 from engine.types import Image, Mask
 from formats.png import workflow_texts
@@ -24,6 +25,28 @@ MAX_SIDE = 16384
 def input_images(settings: Settings) -> list[str]:
     """Image files in the input folder (uploads land there)."""
     return list_files(settings.input_dir, IMAGE_SUFFIXES)
+
+
+def annotated_image(settings: Settings, name: str) -> bool | str:
+    """Whether `name` is an existing image named the ComfyUI way, `x.png [output]` (or
+    `[input]`, `[temp]`; ComfyUI's editor sends these for a picture taken from a job's
+    results): True, False for a plain name, or why an annotated one is refused."""
+    plain, folder = split_annotation(name)
+    if folder is None:
+        return False
+    try:
+        path = annotated_file(settings, name)
+    except UnsafePath as exc:
+        return str(exc)
+    if not plain.lower().endswith(IMAGE_SUFFIXES):
+        return f"{plain!r} is not an image file ({', '.join(IMAGE_SUFFIXES)})"
+    return path.is_file() or f"no image {plain!r} in the {folder} folder"
+
+
+def image_file(settings: Settings, name: str) -> Path:
+    """The file Load Image reads: in the input folder, or the folder an annotation names;
+    UnsafePath for a name that would leave it."""
+    return annotated_file(settings, name, default="input")
 
 
 @node("image.empty", title="Empty Image", category="image", comfy="EmptyImage")
@@ -53,7 +76,7 @@ class LoadImage:
     """An image from the input folder, with a mask from its transparency."""
 
     class Inputs(BaseModel):
-        image: Annotated[str, Widget(choices=input_images)]
+        image: Annotated[str, Widget(choices=input_images, accepts=annotated_image)]
 
     class Outputs(BaseModel):
         image: Image
@@ -62,7 +85,7 @@ class LoadImage:
     @classmethod
     def fingerprint(cls, widgets: Mapping[str, Any], settings: Settings) -> str:
         # A file replaced under the same name must be read again.
-        return file_fingerprint(safe_join(settings.input_dir, widgets["image"]))
+        return file_fingerprint(image_file(settings, widgets["image"]))
 
     cost = hook(costs.load_image)
 
@@ -70,8 +93,7 @@ class LoadImage:
         from nodes.ops.pixels import image as ops
 
         try:
-            path = safe_join(ctx.settings.input_dir, inputs.image)
-            pixels, mask = ops.load(path)
+            pixels, mask = ops.load(image_file(ctx.settings, inputs.image))
         except (UnsafePath, OSError) as exc:
             raise NodeInputError("image", f"cannot read image {inputs.image!r}: {exc}") from None
         return self.Outputs(image=Image(pixels), mask=Mask(mask))

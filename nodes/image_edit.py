@@ -13,12 +13,12 @@ from pydantic import BaseModel, Field
 from engine.context import NodeContext, NodeInputError
 from engine.model_store import file_fingerprint
 from engine.node import Widget, node
-from engine.paths import UnsafePath, safe_join
+from engine.paths import UnsafePath
 from engine.settings import Settings
 from engine.types import Image, Mask
 from nodes.footprints import costs, edits
 from nodes.footprints.formulas import hook
-from nodes.image import MAX_SIDE, input_images
+from nodes.image import MAX_SIDE, annotated_image, image_file, input_images
 
 ScaleMethod = Literal["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]
 Side = Annotated[int, Widget(step=8)]
@@ -170,7 +170,7 @@ class LoadImageMask:
     mask: 1 where the image is transparent (what to repaint), as in ComfyUI."""
 
     class Inputs(BaseModel):
-        image: Annotated[str, Widget(choices=input_images)]
+        image: Annotated[str, Widget(choices=input_images, accepts=annotated_image)]
         channel: Literal["alpha", "red", "green", "blue"] = "alpha"
 
     class Outputs(BaseModel):
@@ -181,14 +181,14 @@ class LoadImageMask:
     @classmethod
     def fingerprint(cls, widgets: Mapping[str, Any], settings: Settings) -> str:
         # A file replaced under the same name must be read again.
-        return file_fingerprint(safe_join(settings.input_dir, widgets["image"]))
+        return file_fingerprint(image_file(settings, widgets["image"]))
 
     def run(self, inputs: Inputs, ctx: NodeContext) -> Outputs:
         from nodes.ops.pixels import image as ops
         from nodes.ops.pixels import masks
 
         try:
-            pixels, alpha_mask = ops.load(safe_join(ctx.settings.input_dir, inputs.image))
+            pixels, alpha_mask = ops.load(image_file(ctx.settings, inputs.image))
         except (UnsafePath, OSError) as exc:
             raise NodeInputError("image", f"cannot read image {inputs.image!r}: {exc}") from None
         if inputs.channel == "alpha":

@@ -95,7 +95,7 @@ empty:
     ]
     assert paths.folders("embeddings")[1:] == [a1111 / "embeddings"]
     assert paths.folders("vae")[1:] == [a1111 / "models/VAE", tmp_path / "userhome/sd/vaes"]
-    assert paths.folders("controlnet")[1:] == [
+    assert paths.folders("controlnet")[2:] == [  # after ours: controlnet/, t2i_adapter/
         a1111 / "models/ControlNet",
         tmp_path / "comfy/models/t2i_adapter",
     ]
@@ -145,16 +145,53 @@ def test_resolve_missing_says_where_it_looked(settings: Settings, tmp_path: Path
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
-def test_symlinks_out_and_escapes_are_refused(settings: Settings, tmp_path: Path) -> None:
+def test_model_files_and_folders_symlinked_in_from_another_disk_are_listed_and_resolve(
+    settings: Settings, tmp_path: Path
+) -> None:
     loras = settings.models_dir / "loras"
-    secret = touch(tmp_path / "outside" / "secret.safetensors")
+    shared = tmp_path / "other-disk"
+    single = touch(shared / "single.safetensors")
+    touch(shared / "styles" / "ink.safetensors")
     touch(loras / "ok.safetensors")
-    (loras / "link.safetensors").symlink_to(secret)
+    (loras / "linked.safetensors").symlink_to(single)
+    (loras / "collection").symlink_to(shared / "styles", target_is_directory=True)
     paths = ModelPaths.from_settings(settings)
-    assert paths.list("loras") == ["ok.safetensors"]
-    for name in ["link.safetensors", "../outside/secret.safetensors", "/etc/passwd"]:
+    assert paths.list("loras") == [
+        "collection/ink.safetensors",
+        "linked.safetensors",
+        "ok.safetensors",
+    ]
+    assert paths.resolve("loras", "linked.safetensors") == single.resolve()
+    assert (
+        paths.resolve("loras", "collection/ink.safetensors")
+        == (shared / "styles" / "ink.safetensors").resolve()
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_a_folder_linked_into_itself_is_walked_once(settings: Settings) -> None:
+    vae = settings.models_dir / "vae"
+    touch(vae / "sub" / "a.safetensors")
+    (vae / "sub" / "again").symlink_to(vae, target_is_directory=True)
+    (vae / "dangling.safetensors").symlink_to(vae / "missing.safetensors")
+    paths = ModelPaths.from_settings(settings)
+    assert paths.list("vae") == ["sub/a.safetensors"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_requested_names_only_match_what_the_listing_found(
+    settings: Settings, tmp_path: Path
+) -> None:
+    loras = settings.models_dir / "loras"
+    touch(tmp_path / "outside" / "secret.safetensors")
+    touch(loras / "ok.safetensors")
+    touch(loras / "notes.txt")
+    paths = ModelPaths.from_settings(settings)
+    for name in ["../outside/secret.safetensors", "/etc/passwd", "a/../ok.safetensors"]:
         with pytest.raises(UnsafePath):
             paths.resolve("loras", name)
+    with pytest.raises(FileNotFoundError):
+        paths.resolve("loras", "notes.txt")  # on disk, but not a model the listing shows
 
 
 def test_unknown_kind(settings: Settings) -> None:

@@ -134,6 +134,10 @@ def inputs(annotations: dict[str, object], **defaults: object) -> type[BaseModel
         ({"Inputs": inputs({"n": Annotated[int, Widget(choices=files)]})}, "plain str field"),
         ({"Inputs": inputs({"s": Annotated[str, Widget(step=1)]})}, "step/slider only"),
         ({"Inputs": inputs({"i": Annotated[int, Widget(multiline=True)]})}, "multiline only"),
+        (
+            {"Inputs": inputs({"a": Annotated[str, Widget(accepts=lambda s, v: True)]})},
+            "give choices",
+        ),
         ({"Inputs": inputs({"i": Annotated[Image, Widget(step=1)]})}, "cannot carry widget"),
         ({"Outputs": inputs({"o": list})}, "output 'o'"),
         ({"fingerprint": 3}, "fingerprint must be"),

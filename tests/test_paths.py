@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.paths import NAME_MAX_BYTES, UnsafePath, list_files, safe_join
+from engine.paths import (
+    NAME_MAX_BYTES,
+    UnsafePath,
+    annotated_file,
+    list_files,
+    safe_join,
+    split_annotation,
+)
+from engine.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -85,3 +93,30 @@ def test_files_whose_names_could_not_be_asked_for_are_not_listed(tmp_path: Path)
     (tmp_path / "line\nbreak.png").write_bytes(b"x")
     (tmp_path / "ok.png").write_bytes(b"x")
     assert list_files(tmp_path, (".png",)) == ["ok.png"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("x.png [output]", ("x.png", "output")),
+        ("sub/x.png [temp]", ("sub/x.png", "temp")),
+        ("x.png [input]", ("x.png", "input")),
+        ("x.png", ("x.png", None)),
+        ("x.png[output]", ("x.png[output]", None)),  # ComfyUI's editor always writes the space
+        ("x.png [models]", ("x.png [models]", None)),  # only the three folders
+    ],
+)
+def test_comfyuis_folder_annotation_is_split_from_the_name(
+    name: str, expected: tuple[str, str | None]
+) -> None:
+    assert split_annotation(name) == expected
+
+
+def test_an_annotation_picks_the_folder_and_the_name_stays_confined_to_it(
+    settings: Settings,
+) -> None:
+    assert annotated_file(settings, "a/x.png [temp]") == settings.temp_dir.resolve() / "a/x.png"
+    assert annotated_file(settings, "x.png") == settings.input_dir.resolve() / "x.png"
+    for name in ("../x.png [output]", "/etc/passwd [input]", "a/../../x.png [temp]"):
+        with pytest.raises(UnsafePath):
+            annotated_file(settings, name)

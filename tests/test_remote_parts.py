@@ -74,6 +74,16 @@ def test_input_files_named_by_the_workflow_travel(tmp_path: Path) -> None:
     assert [f.mtime_ns for f in again] == [shipped.mtime_ns, top.mtime_ns]
 
 
+def test_an_input_named_the_comfyui_way_travels_under_its_plain_name(tmp_path: Path) -> None:
+    (tmp_path / "clipspace").mkdir()
+    (tmp_path / "clipspace" / "mask.png").write_bytes(b"png")
+    doc = {
+        "nodes": {"a": {"type": "image.load", "inputs": {"image": "clipspace/mask.png [input]"}}}
+    }
+    [shipped] = input_files(doc, tmp_path, set())
+    assert (shipped.subfolder, shipped.filename, shipped.data) == ("clipspace", "mask.png", b"png")
+
+
 def test_lost_worker_attempts_are_counted_and_old_queues_migrate(tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite3"
     old = sqlite3.connect(path)  # a queue written before the attempts column existed

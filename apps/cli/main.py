@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 def _command(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env() if args.home is None else Settings.at(args.home)
+    if getattr(args, "models_dir", None):  # e.g. ComfyUI's models/: its folder names are ours
+        settings = replace(settings, models_dir=Path(args.models_dir).expanduser().resolve())
     if getattr(args, "output_dir", None):
         settings = replace(settings, output_dir=Path(args.output_dir).resolve())
     if getattr(args, "device", None):
@@ -189,9 +191,18 @@ def _parser() -> argparse.ArgumentParser:
     ray.add_argument(
         "--ray-models-dir", help="models folder on the workers (default: the server's)"
     )
-    sub.add_parser("nodes", help="print every node's schema as JSON")
+    nodes = sub.add_parser("nodes", help="print every node's schema as JSON")
+    _add_models_dir(run, check, serve, nodes)
     sub.add_parser("schema", help="print the workflow document's JSON Schema")
     return parser
+
+
+def _add_models_dir(*commands: argparse.ArgumentParser) -> None:
+    for command in commands:
+        command.add_argument(
+            "--models-dir",
+            help="the models folder (default: HOME/models); ComfyUI's models/ works as it is",
+        )
 
 
 def _load(path: str, registry: Registry, sets: list[str]) -> Workflow:

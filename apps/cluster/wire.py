@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.paths import UnsafePath, safe_join
+from engine.paths import UnsafePath, safe_join, split_annotation
 
 MAX_INPUT_BYTES = 200 * 1024**2  # one job's input files, all together
 
@@ -41,8 +41,11 @@ def input_files(
         for value in (node.get("inputs") or {}).values():
             if not isinstance(value, str) or not value or "\n" in value:
                 continue
+            plain, folder = split_annotation(value)  # ComfyUI's `x.png [input]`
+            if folder not in (None, "input"):
+                continue  # output and temp files stay on the server: not shipped
             try:
-                path = safe_join(input_dir, value)
+                path = safe_join(input_dir, plain)
             except UnsafePath:
                 continue
             if path in shipped or not path.is_file():

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from engine.footprint import CostHook, CostInputs, Estimate, NodeCost, tensor
 from engine.model_paths import ModelPaths
-from engine.paths import safe_join
+from engine.paths import annotated_file
 from nodes.footprints.formulas import (
     SAVE_IMAGE_COPIES,
     check_prompts,
@@ -50,7 +50,7 @@ def load_image(given: CostInputs) -> NodeCost:
     from PIL import Image as PILImage
 
     try:
-        path = safe_join(given.settings.input_dir, given.widgets["image"])
+        path = annotated_file(given.settings, given.widgets["image"])
         with PILImage.open(path) as opened:
             width, height = opened.size
     except (OSError, ValueError):

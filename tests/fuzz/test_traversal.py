@@ -74,7 +74,7 @@ def test_the_corpus_aims_every_hostile_name_at_every_route_that_takes_one(
     traversal_run: TraversalRun,
 ) -> None:
     assert sum(traversal_run.tried.values()) >= 1500
-    assert set(traversal_run.tried) == {"view", "upload", "workflows", "models"}
+    assert set(traversal_run.tried) == {"view", "view_metadata", "upload", "workflows", "models"}
 
 
 def test_no_answer_reveals_a_canary(traversal_run: TraversalRun) -> None:
@@ -115,12 +115,21 @@ def test_every_accepted_upload_is_a_file_strictly_inside_its_folder(
 
 def test_links_out_and_loops_are_never_listed(traversal_run: TraversalRun, server: Server) -> None:
     listed = [
-        call("GET", f"{server.url}/models/checkpoints").text,
         call("GET", f"{server.url}/v1/workflows").text,
         call("GET", f"{server.url}/object_info/LoadImage").text,
     ]
     for text in listed:
         assert not any(name in text for name in ("out.", "outdir", "loop", "chain", "up.png"))
+
+
+def test_model_folders_list_the_owners_links_but_never_loops(
+    traversal_run: TraversalRun, server: Server
+) -> None:
+    """Links in models/ are the owner's (a collection on another disk; no route writes
+    there), so they are followed; a folder linked into itself is walked once."""
+    listed = call("GET", f"{server.url}/models/checkpoints").json()
+    assert {"out.safetensors", "outdir/secret.safetensors"} <= set(listed)
+    assert not any("loop" in name for name in listed)
 
 
 def test_the_home_folders_keep_their_planted_links(sandbox: Sandbox) -> None:

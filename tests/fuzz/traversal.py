@@ -68,6 +68,9 @@ def name_probes(sandbox: Sandbox) -> Iterator[Probe]:
         value = segment(name)
         for kind in FOLDERS:
             yield Probe("view", "GET", f"/view?filename={value}&type={kind}")
+            annotated = segment(f"{name} [{kind}]")  # ComfyUI's `x.png [output]`
+            yield Probe("view", "GET", f"/view?filename={annotated}")
+            yield Probe("view", "GET", f"/view?filename={annotated}&preview=webp;90&channel=a")
             yield Probe("view", "GET", f"/api/view?filename=x.png&subfolder={value}&type={kind}")
             yield upload("/upload/image", {"type": kind}, name, png)
             yield upload("/upload/image", {"type": kind, "subfolder": name}, "ok.png", png)
@@ -79,6 +82,9 @@ def name_probes(sandbox: Sandbox) -> Iterator[Probe]:
         yield upload("/upload/mask", {"original_ref": '{"filename": "x.png"}'}, name, png)
         yield from workflow_file_probes(name)
         yield from model_name_probes(name)
+        yield from model_name_probes(f"{name} [output]")
+        for text in (value, segment(name + ".safetensors")):
+            yield Probe("view_metadata", "GET", f"/view_metadata/checkpoints?filename={text}")
 
 
 def workflow_file_probes(name: str) -> Iterator[Probe]:

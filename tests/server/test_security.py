@@ -111,7 +111,8 @@ def test_uploads_must_be_images_within_the_size_limit_and_stay_in_their_folder(
         "subfolder": "",
         "type": "input",
     }
-    assert upload(plain, "red.png", png()).json()["name"] == "red (1).png"
+    assert upload(plain, "red.png", png()).json()["name"] == "red.png"  # the same bytes
+    assert upload(plain, "red.png", png(9)).json()["name"] == "red (1).png"
     assert upload(plain, "red.png", png(), overwrite="true").json()["name"] == "red.png"
     assert (plain.home / "input" / "red.png").is_file()
     assert_client_error(
