@@ -109,11 +109,14 @@ def _checkpoint_name(imp: Import) -> str:
         found = imp.files.by_hash("checkpoints", short_hash)
     if found is not None:
         return found
-    listed = imp.files.names("checkpoints")
-    if name is None and short_hash is None and listed:
-        imp.note("Model", "(not named)", f"the image names no model; {listed[0]} chosen")
-        return listed[0]
-    wanted = name or short_hash or "model"
+    if name is None and short_hash is None:
+        listed = imp.files.names("checkpoints")
+        if listed:
+            imp.note("Model", "(not named)", f"the image names no model; {listed[0]} chosen")
+            return listed[0]
+        imp.note("Model", "(not named)", "the image names no model and you have none")
+        return ""
+    wanted = name or short_hash or ""
     imp.note(
         "Model" if name else "Model hash",
         wanted,
