@@ -12,6 +12,7 @@ from typing import Any
 
 from formats.a1111_graph import Import, Link
 from formats.a1111_names import ANTIALIASED, LATENT_UPSCALERS, PIXEL_UPSCALERS, UPSCALER_FILES
+from formats.a1111_text import take_tags
 
 HIRES_KEYS = ("Hires upscale", "Hires resize")
 
@@ -102,18 +103,21 @@ def _hires_sampler(imp: Import, second: Pass) -> Pass:
 
 
 def _hires_prompts(imp: Import, second: Pass) -> Pass:
-    from formats.a1111_text import take_tags
+    """`Hires prompt` / `Hires negative prompt`, when set, replace the prompts of the
+    second pass only."""
 
-    prompts: dict[str, Link] = {}
-    for key, field in (("Hires prompt", "positive"), ("Hires negative prompt", "negative")):
+    def encoded(key: str, current: Link) -> Link:
         text = imp.take(key)
-        if text:
-            text, tags = take_tags(text)
-            if tags:
-                imp.note(key, text, "LoRA tags in the hires prompt are not applied")
-            node = imp.add("CLIPTextEncode", key, text=text, clip=second.clip)
-            prompts[field] = [node, 0]
-    return replace(second, **prompts)
+        if not text:
+            return current
+        text, tags = take_tags(text)
+        if tags:
+            imp.note(key, text, "LoRA tags in the hires prompt are not applied")
+        return [imp.add("CLIPTextEncode", key, text=text, clip=second.clip), 0]
+
+    positive = encoded("Hires prompt", second.positive)
+    negative = encoded("Hires negative prompt", second.negative)
+    return replace(second, positive=positive, negative=negative)
 
 
 def _upscale(imp: Import, first: Pass, latent: Link, width: int, height: int) -> Link:

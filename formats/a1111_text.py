@@ -94,8 +94,6 @@ def read_pairs(line: str) -> dict[str, str] | None:
         if key is None:
             return None
         value, at = _read_value(line, key.end())
-        if value is None:
-            return None
         pairs[key.group(1)] = value
         while at < len(line) and line[at] in " \t":
             at += 1
@@ -108,11 +106,9 @@ def read_pairs(line: str) -> dict[str, str] | None:
     return pairs
 
 
-def _read_value(line: str, at: int) -> tuple[str | None, int]:
-    if at < len(line) and line[at] == '"':
-        end = _end_of_string(line, at)
-        if end is None:
-            return None, at
+def _read_value(line: str, at: int) -> tuple[str, int]:
+    end = _end_of_string(line, at) if at < len(line) and line[at] == '"' else None
+    if end is not None:  # an unclosed quote is read up to the next comma, as A1111 does
         try:
             return str(json.loads(line[at:end])), end
         except ValueError:  # A1111 keeps an undecodable quoted value as written
