@@ -19,6 +19,7 @@ from engine.workflow import Workflow
 from formats.a1111_files import ModelFiles
 from formats.a1111_graph import Import, ImportNote, Link
 from formats.a1111_hires import Pass, add_hires, wants_hires
+from formats.a1111_prompt import note_missing_embeddings, prompt_for_us
 from formats.a1111_text import PARAMETERS_CHUNK, Infotext, PromptTag, parse_infotext
 from formats.comfy_api import from_comfy_api
 
@@ -29,7 +30,7 @@ SAVE_PREFIX = "a1111"
 # Settings that say where the picture came from, or name files we match by name first:
 # nothing to reproduce, so not listed as notes.
 _PROVENANCE = (
-    "Version", "Model hash", "Lora hashes", "TI hashes", "Hashes", "VAE hash",
+    "Version", "Model hash", "Lora hashes", "Hashes", "VAE hash",
     "Civitai resources", "Civitai metadata", "Created Date", "Hypernet hash",
 )  # fmt: skip
 
@@ -70,8 +71,11 @@ def _build(imp: Import, info: Infotext) -> None:
         imp.note("Negative prompt", f"<{tag.kind}:{tag.name}>", "A1111 ignores tags there too")
     clip = _clip_skip(imp, clip)
     vae = _vae(imp, [checkpoint, 2])
-    positive = imp.add("CLIPTextEncode", "Positive", text=info.prompt, clip=clip)
-    negative = imp.add("CLIPTextEncode", "Negative", text=info.negative_prompt, clip=clip)
+    note_missing_embeddings(imp)
+    positive_text = prompt_for_us(imp, info.prompt, "Prompt")
+    negative_text = prompt_for_us(imp, info.negative_prompt, "Negative prompt")
+    positive = imp.add("CLIPTextEncode", "Positive", text=positive_text, clip=clip)
+    negative = imp.add("CLIPTextEncode", "Negative", text=negative_text, clip=clip)
     width, height = imp.size("Size") or (512, 512)
     sampler_name, scheduler = imp.sampler("Sampler", "Schedule type", ("euler", "normal"))
     first = Pass(

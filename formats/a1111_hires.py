@@ -12,6 +12,7 @@ from typing import Any
 
 from formats.a1111_graph import Import, Link
 from formats.a1111_names import ANTIALIASED, LATENT_UPSCALERS, PIXEL_UPSCALERS, UPSCALER_FILES
+from formats.a1111_prompt import prompt_for_us
 from formats.a1111_text import take_tags
 
 HIRES_KEYS = ("Hires upscale", "Hires resize")
@@ -113,6 +114,7 @@ def _hires_prompts(imp: Import, second: Pass) -> Pass:
         text, tags = take_tags(text)
         if tags:
             imp.note(key, text, "LoRA tags in the hires prompt are not applied")
+        text = prompt_for_us(imp, text, key)
         return [imp.add("CLIPTextEncode", key, text=text, clip=second.clip), 0]
 
     positive = encoded("Hires prompt", second.positive)

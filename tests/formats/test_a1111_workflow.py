@@ -89,7 +89,7 @@ TABLE = [
             "loras": [("add_detail.safetensors", 0.6, 0.6)],
             "clip_layer": [-2],
             "upscale": [("sd.latent_upscale", "bilinear", 1024, 1536)],
-            "notes": {"Model", "VAE", "Prompt"},
+            "notes": {"Model", "VAE", "Prompt", "TI hashes"},
         },
         id="a1111 1.10: hires (latent), LoRA, clip skip, VAE, schedule type",
     ),
@@ -273,9 +273,12 @@ def test_a_lora_and_vae_we_have_are_used_by_their_file_names(
             "loras/detail/add_detail.safetensors": b"x",
             "vae/vae-ft-mse-840000-ema-pruned.safetensors": b"x",
             "checkpoints/anything-v5.safetensors": b"x",
+            "embeddings/easynegative.safetensors": b"x",
         },
     )
     workflow = from_infotext(A1111_HIRES_LORA, registry, settings)
+    negative = nodes_of(workflow, "sd.encode_prompt")[1]["text"]
+    assert negative == "(worst quality, low quality:1.4), embedding:easynegative"
     assert nodes_of(workflow, "sd.load_lora")[0]["lora_name"] == "detail/add_detail.safetensors"
     assert nodes_of(workflow, "sd.load_vae")[0]["vae_name"] == (
         "vae-ft-mse-840000-ema-pruned.safetensors"
@@ -307,3 +310,13 @@ def test_the_written_workflow_is_valid_once_the_files_exist(
     workflow = from_infotext(A1111_HIRES_LORA, registry)
     problems = validate(workflow, registry, settings)
     assert {p.input for p in problems} == {"ckpt_name", "lora_name", "vae_name"}
+
+
+def test_a1111_only_prompt_syntax_is_noted(registry: Registry) -> None:
+    text = "a [cat:dog:10] BREAK on a mat\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1"
+    notes = import_notes(from_infotext(text, registry))
+    assert notes == [
+        "Model: (not named): the image names no model and you have none",
+        "Prompt: [cat:dog:10]: A1111's [ ] syntax is read as plain text here",
+        "Prompt: BREAK: A1111's BREAK is read as a plain word here",
+    ]
