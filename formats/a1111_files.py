@@ -45,8 +45,8 @@ class ModelFiles:
         return None
 
     def by_hash(self, kind: str, short_hash: str) -> str | None:
-        """The file whose A1111 short hash is `short_hash`. Reads whole files (about 2 s a
-        GB), so it is asked only when the name found nothing."""
+        """The file whose A1111 short hash is `short_hash`. Reads whole files (about 2.6 s a
+        GiB on this CPU), so it is asked only when the name found nothing."""
         wanted = short_hash.strip().lower()
         if self._paths is None or len(wanted) not in (8, 10) or not _is_hex(wanted):
             return None
