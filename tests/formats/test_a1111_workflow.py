@@ -320,3 +320,21 @@ def test_a1111_only_prompt_syntax_is_noted(registry: Registry) -> None:
         "Prompt: [cat:dog:10]: A1111's [ ] syntax is read as plain text here",
         "Prompt: BREAK: A1111's BREAK is read as a plain word here",
     ]
+
+
+def test_a_model_upscaler_we_have_runs_before_the_resize(
+    registry: Registry, settings: Settings
+) -> None:
+    if registry.by_comfy("UpscaleModelLoader") is None:
+        pytest.skip("this build has no upscale-model nodes")
+    models_home(settings, {"upscale_models/4x-UltraSharp.pth": b"x"})
+    workflow = from_infotext(PIXEL_HIRES, registry, settings)
+    [loader] = [
+        n for n in workflow.nodes.values() if n.type == registry.by_comfy("UpscaleModelLoader").id
+    ]  # type: ignore[union-attr]
+    assert loader.inputs["model_name"] == "4x-UltraSharp.pth"
+    upscaler = registry.by_comfy("ImageUpscaleWithModel")
+    [scale] = nodes_of(workflow, "image.scale")
+    assert upscaler is not None and nodes_of(workflow, upscaler.id)
+    assert (scale["width"], scale["height"]) == (1024, 1024)
+    assert "Hires upscaler" not in noted(workflow)
