@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from engine.registry import Registry
 from engine.settings import Settings
-from engine.workflow import Workflow
+from engine.workflow import DocumentError, Workflow
 from formats.a1111_files import ModelFiles
 from formats.a1111_graph import Import, ImportNote, Link
 from formats.a1111_hires import Pass, add_hires, wants_hires
@@ -26,6 +26,9 @@ from formats.comfy_api import from_comfy_api
 __all__ = ["PARAMETERS_CHUNK", "ImportNote", "from_infotext", "import_notes"]
 
 NOTES_KEY = "import_notes"
+# Real infotexts are a few thousand characters; a larger chunk would only make a huge graph
+# (one node per LoRA tag) out of an untrusted upload.
+MAX_INFOTEXT_CHARS = 100_000
 SAVE_PREFIX = "a1111"
 # Settings that say where the picture came from, or name files we match by name first:
 # nothing to reproduce, so not listed as notes.
@@ -38,6 +41,11 @@ _PROVENANCE = (
 def from_infotext(text: str, registry: Registry, settings: Settings | None = None) -> Workflow:
     """The workflow for one `parameters` text; `settings` gives the model folders that
     the names are matched against (None: no matching, names kept as written)."""
+    if len(text) > MAX_INFOTEXT_CHARS:
+        raise DocumentError(
+            f"its {PARAMETERS_CHUNK!r} chunk holds {len(text):,} characters; generation "
+            f"settings longer than {MAX_INFOTEXT_CHARS:,} are not read"
+        )
     info = parse_infotext(text)
     imp = Import(info.pairs, registry, ModelFiles(settings))
     _build(imp, info)

@@ -11,7 +11,7 @@ from formats.a1111_graph import Import
 
 # A1111-only syntax: [word] de-emphasis and [from:to:when] prompt editing; BREAK (a new
 # 75-token chunk); AND (composable diffusion). We read them as plain text.
-_BRACKETS = re.compile(r"(?<!\\)\[[^\]]*\]")
+_BRACKETS = re.compile(r"(?<!\\)\[[^\[\]]*\]")  # innermost only: linear on "[[[[..."
 _KEYWORDS = re.compile(r"\b(BREAK|AND)\b")
 
 

@@ -24,7 +24,9 @@ PARAMETERS_CHUNK = "parameters"
 NEGATIVE_LABEL = "Negative prompt:"
 # A1111 accepts keys of word characters, spaces, dashes and slashes; extensions add digits
 # and dots ("ADetailer model 2nd", "Hires CFG Scale", "Module 1").
-_KEY = re.compile(r"\s*(\w[\w \-/.+()']*?)\s*:\s*")
+# Greedy and with no character shared between the key and what follows it, so that a long
+# line without a colon fails in linear time (an upload is untrusted text).
+_KEY = re.compile(r"\s*(\w[\w \-/.+()']*):\s*")
 _LORA_TAG = re.compile(r"<(lora|lyco|hypernet):([^:>]+)((?::[^:>]*)*)>", re.IGNORECASE)
 _MIN_PAIRS = 3
 
@@ -79,7 +81,7 @@ def take_tags(prompt: str) -> tuple[str, list[PromptTag]]:
     ]
     cleaned = _LORA_TAG.sub("", prompt)
     cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
-    cleaned = re.sub(r"\s+,", ",", cleaned)
+    cleaned = re.sub(r"(?<=\S)\s+,", ",", cleaned)  # only a run's first position is tried
     cleaned = re.sub(r",(\s*,)+", ",", cleaned)
     return cleaned.strip(" \t,\n"), tags
 
@@ -94,7 +96,7 @@ def read_pairs(line: str) -> dict[str, str] | None:
         if key is None:
             return None
         value, at = _read_value(line, key.end())
-        pairs[key.group(1)] = value
+        pairs[key.group(1).rstrip()] = value
         while at < len(line) and line[at] in " \t":
             at += 1
         if at < len(line):

@@ -67,7 +67,10 @@ def _from_png(
                 raise DocumentError(f"{path}: its {chunk!r} chunk: {exc}") from None
     # Last: settings to rebuild a workflow from, when no graph came with them.
     if PARAMETERS_CHUNK in texts:
-        return from_infotext(texts[PARAMETERS_CHUNK], registry, settings)
+        try:
+            return from_infotext(texts[PARAMETERS_CHUNK], registry, settings)
+        except DocumentError as exc:
+            raise DocumentError(f"{path}: {exc}") from None
     raise DocumentError(
         f"{path}: this PNG carries no workflow (no diffgraph, prompt or workflow text chunk, "
         "and no A1111 parameters)"

@@ -54,3 +54,9 @@ def test_settings_that_make_no_sense_are_notes_not_errors(server: Server) -> Non
     assert reply.status == 200, reply.text
     notes = {note["setting"] for note in reply.json()["meta"]["import_notes"]}
     assert {"Steps", "Size", "CFG scale"} <= notes
+
+
+def test_an_oversized_parameters_chunk_is_refused_with_a_reason(server: Server) -> None:
+    reply = import_png(server, "<lora:x:1> " * 20_000)
+    assert reply.status == 400
+    assert "'parameters' chunk holds 220,000 characters" in reply.json()["error"]
