@@ -76,7 +76,11 @@ def _build(imp: Import, info: Infotext) -> None:
     clip: Link = [checkpoint, 1]
     model, clip = _loras(imp, info.tags, model, clip)
     for tag in info.negative_tags:
-        imp.note("Negative prompt", f"<{tag.kind}:{tag.name}>", "A1111 ignores tags there too")
+        imp.note(
+            "Negative prompt",
+            f"<{tag.kind}:{tag.name}>",
+            "tags in the negative prompt are not applied",
+        )
     clip = _clip_skip(imp, clip)
     vae = _vae(imp, [checkpoint, 2])
     note_missing_embeddings(imp)
