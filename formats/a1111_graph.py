@@ -84,20 +84,27 @@ class Import:
     def sampler(
         self, sampler_key: str, schedule_key: str, fallback: tuple[str, str]
     ) -> tuple[str, str]:
-        """A1111's sampler and schedule labels -> ours (sampler_name, scheduler). What we do
-        not have falls back to `fallback`, with a note."""
-        label = self.take(sampler_key)
-        schedule_label = self.take(schedule_key)
-        if label is None:
-            return fallback
-        base, schedule_in_name = split_sampler(label.strip())
-        ours = SAMPLERS.get(base)
-        if ours is None or ours not in self._choices("sampler_name"):
-            why = "no sampler of ours matches it" if ours is None else f"{ours} is not installed"
-            self.note(sampler_key, label, f"{why}; {fallback[0]} used")
-            ours = fallback[0]
-        scheduler = self._scheduler(schedule_key, schedule_label or schedule_in_name, base)
-        return ours, scheduler
+        """A1111's sampler and schedule labels -> ours (sampler_name, scheduler). A missing
+        label (or hires fix's "Use same ...") keeps `fallback`'s; one we do not have falls
+        back to it, with a note."""
+        label = _unless_same(self.take(sampler_key))
+        schedule_label = _unless_same(self.take(schedule_key))
+        base, schedule_in_name = split_sampler(label.strip()) if label else ("", None)
+        ours = fallback[0]
+        if label is not None:
+            mapped = SAMPLERS.get(base)
+            if mapped is not None and mapped in self._choices("sampler_name"):
+                ours = mapped
+            else:
+                why = (
+                    "no sampler of ours matches it"
+                    if mapped is None
+                    else f"{mapped} is not installed"
+                )
+                self.note(sampler_key, label, f"{why}; {fallback[0]} used")
+        if label is None and schedule_label is None:
+            return ours, fallback[1]
+        return ours, self._scheduler(schedule_key, schedule_label or schedule_in_name, base)
 
     def _scheduler(self, key: str, label: str | None, sampler_label: str) -> str:
         if label is None or label.strip().lower() == "automatic":
@@ -112,3 +119,8 @@ class Import:
         spec = self.registry.by_comfy("KSampler")
         field = spec.inputs.get(input_name) if spec else None
         return (field.static_choices or ()) if field else ()
+
+
+def _unless_same(label: str | None) -> str | None:
+    """None for no label and for hires fix's "Use same sampler" / "Use same scheduler"."""
+    return None if label is None or label.startswith("Use same") else label

@@ -93,11 +93,6 @@ def _target_size(imp: Import, first: Pass) -> tuple[int, int]:
 
 
 def _hires_sampler(imp: Import, second: Pass) -> Pass:
-    if imp.left.get("Hires sampler", "Use same sampler") == "Use same sampler":
-        imp.take("Hires sampler")
-        if imp.left.get("Hires schedule type", "Use same scheduler") == "Use same scheduler":
-            imp.take("Hires schedule type")
-            return second
     fallback = (second.sampler_name, second.scheduler)
     sampler_name, scheduler = imp.sampler("Hires sampler", "Hires schedule type", fallback)
     return replace(second, sampler_name=sampler_name, scheduler=scheduler)

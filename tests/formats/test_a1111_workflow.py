@@ -338,3 +338,14 @@ def test_a_model_upscaler_we_have_runs_before_the_resize(
     assert upscaler is not None and nodes_of(workflow, upscaler.id)
     assert (scale["width"], scale["height"]) == (1024, 1024)
     assert "Hires upscaler" not in noted(workflow)
+
+
+def test_a_hires_schedule_alone_changes_only_the_second_pass(registry: Registry) -> None:
+    text = A1111_HIRES_LORA.replace(
+        "Hires steps: 15,",
+        "Hires steps: 15, Hires sampler: Use same sampler, Hires schedule type: Exponential,",
+    )
+    assert [s[3:5] for s in sampling(from_infotext(text, registry))] == [
+        ("dpmpp_2m", "karras"),
+        ("dpmpp_2m", "exponential"),
+    ]
