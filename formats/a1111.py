@@ -13,6 +13,7 @@ reproduce is listed in `meta.import_notes`, never silently dropped.
 
 from __future__ import annotations
 
+from engine.jsontext import JSONRefused, parse_json
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.workflow import DocumentError, Workflow
@@ -75,6 +76,7 @@ def _build(imp: Import, info: Infotext) -> None:
     model: Link = [checkpoint, 0]
     clip: Link = [checkpoint, 1]
     model, clip = _loras(imp, info.tags, model, clip)
+    _note_civitai_loras(imp, len(info.tags))
     for tag in info.negative_tags:
         imp.note(
             "Negative prompt",
@@ -165,6 +167,29 @@ def _loras(imp: Import, tags: list[PromptTag], model: Link, clip: Link) -> tuple
         )
         model, clip = [node, 0], [node, 1]
     return model, clip
+
+
+def _note_civitai_loras(imp: Import, tags: int) -> None:
+    """Civitai's generator lists the LoRAs it used in `Civitai resources` (by their display
+    names, not file names); those without a `<lora:...>` tag in the prompt are not applied."""
+    try:
+        resources = parse_json(imp.left.get("Civitai resources", "[]"))
+    except JSONRefused:
+        return
+    if not isinstance(resources, list):
+        return
+    loras = [
+        f"{r.get('modelName', '?')} ({r.get('modelVersionName', '?')}) at {r.get('weight', 1)}"
+        for r in resources
+        if isinstance(r, dict) and str(r.get("type", "")).lower() in ("lora", "locon", "lycoris")
+    ]
+    if len(loras) > tags:
+        imp.note(
+            "Civitai resources",
+            "; ".join(loras),
+            f"{len(loras)} LoRAs listed, {tags} tagged in the prompt: only tagged ones are "
+            "applied; add a Load LoRA for the others",
+        )
 
 
 def _lora_weights(imp: Import, tag: PromptTag) -> tuple[float, float]:

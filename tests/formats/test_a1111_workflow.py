@@ -349,3 +349,16 @@ def test_a_hires_schedule_alone_changes_only_the_second_pass(registry: Registry)
         ("dpmpp_2m", "karras"),
         ("dpmpp_2m", "exponential"),
     ]
+
+
+def test_civitai_loras_without_a_prompt_tag_are_noted(registry: Registry) -> None:
+    text = CIVITAI.replace(
+        '{"type":"lora","weight":0.8}',
+        '{"type":"lora","weight":0.8,"modelName":"Eyes","modelVersionName":"v3"},'
+        '{"type":"lora","weight":0.4,"modelName":"Film grain","modelVersionName":"v1"}',
+    )
+    notes = import_notes(from_infotext(text, registry))
+    assert (
+        "Civitai resources: Eyes (v3) at 0.8; Film grain (v1) at 0.4: 2 LoRAs listed, 1 tagged "
+        "in the prompt: only tagged ones are applied; add a Load LoRA for the others"
+    ) in notes
