@@ -70,7 +70,8 @@ def _command(argv: list[str]) -> int:
         print(dump_json(registry.schema(settings), indent=2))
         return EXIT_OK
     try:
-        workflow = _load(args.workflow, registry, args.set if args.command == "run" else [])
+        sets = args.set if args.command == "run" else []
+        workflow = _load(args.workflow, registry, settings, sets)
     except DocumentError as exc:
         return report_invalid(args.json, [{"code": "unreadable", "message": str(exc)}])
     if args.command == "validate":
@@ -205,10 +206,13 @@ def _add_models_dir(*commands: argparse.ArgumentParser) -> None:
         )
 
 
-def _load(path: str, registry: Registry, sets: list[str]) -> Workflow:
+def _load(path: str, registry: Registry, settings: Settings, sets: list[str]) -> Workflow:
+    from formats.a1111 import import_notes
     from formats.load import load_document
 
-    workflow = load_document(path, registry)
+    workflow = load_document(path, registry, settings)
+    for note in import_notes(workflow):  # what an A1111 PNG's workflow does not reproduce
+        print(f"note: {note}", file=sys.stderr)
     changes: dict[tuple[str, str], Any] = {}
     for item in sets:
         target, sep, raw = item.partition("=")

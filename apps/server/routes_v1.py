@@ -182,7 +182,10 @@ async def import_workflow(request: web.Request) -> web.Response:
     data = await request.read()
     try:
         if data.startswith(PNG_SIGNATURE):
-            document = from_png_bytes(data, services.registry, "the dropped PNG")
+            # Off the loop: an A1111 PNG's model may be looked up by hashing files.
+            document = await off_loop(
+                from_png_bytes, data, services.registry, "the dropped PNG", services.settings
+            )
         else:
             decoded = json_body(data, "a workflow (JSON or PNG)", "neither a PNG nor JSON")
             document = to_workflow(decoded, services.registry)

@@ -42,6 +42,28 @@ function Lightbox() {
   );
 }
 
+/** What an imported A1111/Forge/Civitai PNG's workflow does not reproduce, until closed. */
+function ImportNotes() {
+  const notes = useStore((s) => s.notes);
+  const showNotes = useStore((s) => s.showNotes);
+  if (!notes) return null;
+  return (
+    <aside className="import-notes" data-testid="import-notes" aria-label="import notes">
+      <header>
+        <strong>Not reproduced from the image's settings</strong>
+        <button onClick={() => showNotes(null)} aria-label="close the notes">
+          ×
+        </button>
+      </header>
+      <ul>
+        {notes.map((note) => (
+          <li key={note}>{note}</li>
+        ))}
+      </ul>
+    </aside>
+  );
+}
+
 function Toast() {
   const toast = useStore((s) => s.toast);
   if (!toast) return null;
@@ -58,6 +80,7 @@ export function Overlays() {
       <PaletteOverlay />
       <DialogOverlay />
       <Lightbox />
+      <ImportNotes />
       <Toast />
     </>
   );

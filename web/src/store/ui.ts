@@ -15,6 +15,7 @@ export interface UiSlice {
   palette: XYPosition | null; // where a picked node goes, in flow coordinates
   dialog: { focusSave: boolean } | null;
   lightbox: string | null; // the URL of the image shown large
+  notes: string[] | null; // what an imported A1111 PNG's workflow does not reproduce
   flow: ReactFlowInstance<FlowNode, Edge> | null;
   say: (text: string) => void;
   sayError: (text: string) => void;
@@ -24,6 +25,7 @@ export interface UiSlice {
   openDialog: (dialog: { focusSave: boolean }) => void;
   closeDialog: () => void;
   showImage: (url: string | null) => void;
+  showNotes: (notes: string[] | null) => void;
   setFlow: (flow: ReactFlowInstance<FlowNode, Edge>) => void;
 }
 
@@ -41,6 +43,7 @@ export const uiSlice: Slice<UiSlice> = (set, get) => {
     palette: null,
     dialog: null,
     lightbox: null,
+    notes: null,
     flow: null,
     say: (text) => show({ text, kind: "info" }),
     sayError: (text) => show({ text, kind: "error" }),
@@ -55,6 +58,7 @@ export const uiSlice: Slice<UiSlice> = (set, get) => {
     openDialog: (dialog) => set({ dialog }),
     closeDialog: () => set({ dialog: null }),
     showImage: (lightbox) => set({ lightbox }),
+    showNotes: (notes) => set({ notes }),
     setFlow: (flow) => set({ flow }),
   };
 };

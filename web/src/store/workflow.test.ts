@@ -48,3 +48,27 @@ describe("queueing", () => {
     expect(seed()).not.toBe(before);
   });
 });
+
+describe("opening a PNG rebuilt from A1111 generation settings", () => {
+  const rebuilt = (notes: unknown[]) => ({ ...chain(4), meta: { title: "Imported A1111 parameters", import_notes: notes } });
+  const png = () => new File([new Uint8Array([137, 80, 78, 71])], "from_a1111.png", { type: "image/png" });
+
+  it("draws the workflow and lists what it does not reproduce", async () => {
+    const note = { setting: "Hires upscaler", value: "R-ESRGAN 4x+", note: "not found in models/upscale_models; Lanczos used" };
+    serveHttp({ "POST /v1/workflows/import": rebuilt([note]) });
+    const store = storeWith(chain(2), schemas);
+    await store.getState().openFile(png());
+    expect(store.getState().nodes.map((n) => n.id)).toEqual(["1", "2", "3", "4"]);
+    expect(store.getState().notes).toEqual(["Hires upscaler: R-ESRGAN 4x+: not found in models/upscale_models; Lanczos used"]);
+    expect(store.getState().toast?.text).toBe("rebuilt from_a1111.png from its generation settings; 1 setting not reproduced");
+  });
+
+  it("a fully reproduced image shows no notes, and a later file clears old ones", async () => {
+    serveHttp({ "POST /v1/workflows/import": rebuilt([]) });
+    const store = storeWith(chain(2), schemas);
+    store.getState().showNotes(["VAE: x.pt: not among your VAEs"]);
+    await store.getState().openFile(png());
+    expect(store.getState().notes).toBeNull();
+    expect(store.getState().toast?.text).toBe("rebuilt from_a1111.png from its generation settings");
+  });
+});

@@ -3,6 +3,7 @@
 // download, and queue it (a refused queue puts each problem on its node).
 import { ApiError, api } from "../lib/api";
 import { writeAutosave } from "../lib/autosave";
+import { importNotes, isRebuilt } from "../lib/importNotes";
 import { problemsByNode, type FlowNode } from "../lib/graph";
 import { clientId } from "../lib/socket";
 import type { Problem, WorkflowDoc } from "../lib/types";
@@ -50,6 +51,7 @@ const files: Slice<FileActions> = (set, get) => {
       get().loadGraph(doc, name);
       get().clearRun();
       get().restartHistory();
+      get().showNotes(null); // notes belong to the document they came with
       writeAutosave(name, doc);
       setTimeout(() => get().flow?.fitView({ padding: 0.12 }), 60); // once React Flow has measured the nodes
     },
@@ -63,7 +65,11 @@ const files: Slice<FileActions> = (set, get) => {
         const doc = await api.importFile(file);
         get().openDoc(doc, file.name.toLowerCase().endsWith(".json") ? file.name : null);
         get().closeDialog();
-        get().say(`opened ${file.name}`);
+        const notes = importNotes(doc);
+        get().showNotes(notes.length ? notes : null);
+        if (!isRebuilt(doc)) return get().say(`opened ${file.name}`);
+        const unmapped = notes.length ? `; ${notes.length} setting${notes.length > 1 ? "s" : ""} not reproduced` : "";
+        get().say(`rebuilt ${file.name} from its generation settings${unmapped}`);
       }),
     openPrompt: (prompt, label) =>
       attempt(`cannot open ${label}`, async () => {
