@@ -101,9 +101,21 @@ def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> 
         max_nodes=args.max_nodes or MAX_NODES,
         workflows_dir=workflows if workflows.is_dir() else project / "workflows",
         web_dir=project / "web" / "dist",
+        comfyui_frontend_dir=_comfyui_frontend(args.frontend),
         ray=_ray_config(args),
     )
     return serve(settings, config, registry)
+
+
+def _comfyui_frontend(choice: str) -> Path | None:
+    if choice != "comfyui":
+        return None
+    from apps.server.comfy_frontend import FrontendUnavailable, comfyui_frontend_dir
+
+    try:
+        return comfyui_frontend_dir()
+    except FrontendUnavailable as exc:
+        raise SystemExit(f"diffgraph: {exc}") from None
 
 
 def _ray_config(args: argparse.Namespace) -> Any:
@@ -162,6 +174,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="a Host name to answer besides loopback and the listen address (DNS rebinding)",
+    )
+    serve.add_argument(
+        "--frontend",
+        choices=("diffgraph", "comfyui"),
+        default="diffgraph",
+        help="the interface served at /: our graph editor, or ComfyUI's own frontend "
+        "(pip install 'diffgraph[comfyui-frontend]')",
     )
     serve.add_argument("--history-size", type=int, default=10_000, help="finished jobs kept")
     serve.add_argument("--max-upload-mb", type=float, default=50, help="upload size limit")
