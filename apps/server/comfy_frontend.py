@@ -1,7 +1,10 @@
 """ComfyUI's own frontend (the `comfyui-frontend-package` wheel: static files only), served
-by `diffgraph serve --frontend comfyui` in place of our editor. One version is pinned: the
-one ComfyUI 0.3.64 pins in its requirements.txt, whose network calls the routes here were
-written against (routes_userdata.py, routes_comfy_frontend.py). Another version may call
+by `diffgraph serve --frontend comfyui` in place of our editor. One version is pinned, and
+the routes here were written against its network calls (routes_userdata.py,
+routes_comfy_frontend.py). ComfyUI 0.3.64 pins 1.27.10, but that one breaks every
+ckpt_name, lora_name and vae_name widget on a server that lacks any of ten core loader
+nodes (its model-to-node table reads their definitions unchecked); 1.28.9, the last of the
+next minor, checks them and calls no route 1.27.10 does not. Another version may call
 routes we lack, so it is refused at start with a message that says how to install ours."""
 
 from __future__ import annotations
@@ -19,25 +22,25 @@ class FrontendUnavailable(Exception):
     """The ComfyUI frontend cannot be served; the message says what to install."""
 
 
-def comfyui_frontend_dir() -> Path:
+def comfyui_frontend_dir(package: str = PACKAGE, pinned: str = PINNED_VERSION) -> Path:
     """The folder of the pinned frontend's static files (index.html, assets/, ...)."""
     try:
-        installed = importlib.metadata.version(PACKAGE)
+        installed = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         raise FrontendUnavailable(
-            f"--frontend comfyui needs ComfyUI's frontend ({PACKAGE}=={PINNED_VERSION}), "
+            f"--frontend comfyui needs ComfyUI's frontend ({package}=={pinned}), "
             f"which is not installed: {INSTALL}"
         ) from None
-    if installed != PINNED_VERSION:
+    if installed != pinned:
         raise FrontendUnavailable(
-            f"--frontend comfyui is tested with {PACKAGE}=={PINNED_VERSION}, but "
+            f"--frontend comfyui is tested with {package}=={pinned}, but "
             f"{installed} is installed (it may call routes this server lacks): {INSTALL}"
         )
     spec = importlib.util.find_spec("comfyui_frontend_package")
     static = Path(spec.origin).parent / "static" if spec and spec.origin else None
     if static is None or not (static / "index.html").is_file():
         raise FrontendUnavailable(
-            f"{PACKAGE} {installed} is installed without its static files; reinstall it: "
+            f"{package} {installed} is installed without its static files; reinstall it: "
             f"{INSTALL}"
         )
     return static
