@@ -40,8 +40,7 @@ def comfyui_frontend_dir(package: str = PACKAGE, pinned: str = PINNED_VERSION) -
     static = Path(spec.origin).parent / "static" if spec and spec.origin else None
     if static is None or not (static / "index.html").is_file():
         raise FrontendUnavailable(
-            f"{package} {installed} is installed without its static files; reinstall it: "
-            f"{INSTALL}"
+            f"{package} {installed} is installed without its static files; reinstall it: {INSTALL}"
         )
     return static
 

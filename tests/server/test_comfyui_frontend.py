@@ -31,7 +31,9 @@ def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def user_file(server: Server, name: str) -> str:
-    return server.url + "/api/userdata/" + quote(name, safe="")  # as the frontend: one encoded segment
+    return (
+        server.url + "/api/userdata/" + quote(name, safe="")
+    )  # as the frontend: one encoded segment
 
 
 def test_the_comfyui_frontend_page_is_served_at_the_root(comfy: Server) -> None:
@@ -66,7 +68,8 @@ def test_a_saved_workflow_is_listed_read_moved_and_deleted(comfy: Server) -> Non
     listing = call("GET", comfy.url + "/api/userdata?dir=workflows&recurse=true&full_info=true")
     assert [entry["path"] for entry in listing.json()] == ["a.json"]
     assert call("GET", user_file(comfy, "workflows/a.json")).json() == WORKFLOW
-    moved = call("POST", user_file(comfy, "workflows/a.json") + "/move/" + quote("workflows/b.json", ""))
+    destination = quote("workflows/b.json", safe="")
+    moved = call("POST", user_file(comfy, "workflows/a.json") + "/move/" + destination)
     assert moved.status == 200 and moved.json() == "workflows/b.json"
     assert call("GET", user_file(comfy, "workflows/a.json")).status == 404
     assert call("DELETE", user_file(comfy, "workflows/b.json")).status == 204
@@ -88,7 +91,10 @@ def test_the_folder_listing_names_folders_before_files(comfy: Server) -> None:
     assert ("file", "workflows/sub/c.json") in kinds
 
 
-@pytest.mark.parametrize("name", ["../queue.sqlite3", "../server_token", "/etc/passwd", "a/../../x"])
+ESCAPES = ["../queue.sqlite3", "../server_token", "/etc/passwd", "a/../../x"]
+
+
+@pytest.mark.parametrize("name", ESCAPES)
 def test_user_file_names_never_leave_the_user_folder(comfy: Server, name: str) -> None:
     for method in ("GET", "POST", "DELETE"):
         reply = call(method, user_file(comfy, name), data=b"x" if method == "POST" else None)
