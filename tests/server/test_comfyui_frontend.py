@@ -146,3 +146,21 @@ def test_another_frontend_version_is_refused_with_the_install_command() -> None:
 def test_a_missing_frontend_package_is_refused_with_the_install_command() -> None:
     with pytest.raises(FrontendUnavailable, match="not installed"):
         comfyui_frontend_dir(package=PACKAGE + "-that-does-not-exist")
+
+
+def test_a_symlink_leading_out_of_the_user_folder_is_neither_read_nor_listed(
+    comfy: Server, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"secret": true}')
+    planted = comfy.home / "user" / "default" / "workflows" / "out.json"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.symlink_to(secret)
+    try:
+        assert call("GET", user_file(comfy, "workflows/out.json")).status == 400
+        overwrite = call("POST", user_file(comfy, "workflows/out.json"), data=b"{}")
+        assert overwrite.status == 400 and secret.read_text() == '{"secret": true}'
+        listing = call("GET", comfy.url + "/api/userdata?dir=workflows&recurse=true").json()
+        assert "out.json" not in listing
+    finally:
+        planted.unlink()
