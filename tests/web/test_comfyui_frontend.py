@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.server.harness import Server, call, make_home
 from tests.web.conftest import ARTIFACTS
@@ -77,8 +78,15 @@ def widget_value(page: Any, comfy_class: str, widget: str) -> Any:
 
 def pick_checkpoint(page: Any) -> None:
     """Choose our embedded checkpoint in Load Checkpoint's list, as a user does."""
-    page.mouse.click(*widget_point(page, "CheckpointLoaderSimple", "ckpt_name"))
-    page.locator(".litecontextmenu .litemenu-entry", has_text=CHECKPOINT).click()
+    entry = page.locator(".litecontextmenu .litemenu-entry", has_text=CHECKPOINT)
+    for _ in range(3):  # a click that lands while the canvas is still settling opens nothing
+        page.mouse.click(*widget_point(page, "CheckpointLoaderSimple", "ckpt_name"))
+        try:
+            entry.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    entry.click()
     assert widget_value(page, "CheckpointLoaderSimple", "ckpt_name") == CHECKPOINT
 
 
@@ -122,9 +130,7 @@ def test_the_default_workflow_runs_on_the_embedded_checkpoint(page: Any) -> None
         }""",
         timeout=180_000,
     )
-    source = page.evaluate(
-        "() => app.graph._nodes.find(n => n.type === 'SaveImage').imgs[0].src"
-    )
+    source = page.evaluate("() => app.graph._nodes.find(n => n.type === 'SaveImage').imgs[0].src")
     assert "/view?" in source and "type=output" in source
 
 
@@ -138,9 +144,7 @@ def test_a_saved_workflow_is_stored_on_the_server_and_reopens(
     name_box.fill("from-comfyui")
     name_box.press("Enter")
     stored = f"{comfy.url}/api/userdata/{quote('workflows/from-comfyui.json', safe='')}"
-    page.wait_for_function(
-        f"() => fetch('{stored}').then(r => r.ok)", polling=250, timeout=10_000
-    )
+    page.wait_for_function(f"() => fetch('{stored}').then(r => r.ok)", polling=250, timeout=10_000)
     saved = json.loads(call("GET", stored).body)
     loader = next(n for n in saved["nodes"] if n["type"] == "CheckpointLoaderSimple")
     assert loader["widgets_values"][0] == CHECKPOINT
