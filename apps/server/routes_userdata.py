@@ -95,7 +95,7 @@ def user_file(request: web.Request, param: str = "file") -> Path:
     try:
         return safe_join(user_root(request), name)
     except UnsafePath as exc:
-        fail(400, f"user file {param}: {exc}")
+        fail(400, f"userdata {param}: {exc}")
 
 
 def _query_flag(request: web.Request, name: str, default: bool = False) -> bool:

@@ -162,3 +162,25 @@ def test_a_saved_workflow_is_stored_on_the_server_and_reopens(
         assert count == len(saved["nodes"])
     finally:
         fresh.close()
+
+
+def test_with_a_token_the_page_opened_once_with_it_works_through_its_cookie(
+    browser: Any, tmp_path: Any
+) -> None:
+    token = "a-token-for-the-browser-test"
+    server = Server(make_home(tmp_path), "--frontend", "comfyui", "--token", token).start()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        opened = context.new_page()
+        refused: list[str] = []
+        opened.on("response", lambda r: r.status == 401 and refused.append(r.url))
+        opened.goto(f"{server.url}/?token={token}")
+        # the WebSocket's first message gives the client its id: the socket got in too
+        opened.wait_for_function(
+            "() => window.app?.vueAppReady && app.api.clientId", timeout=60_000
+        )
+        assert refused == []
+        assert opened.evaluate("() => document.cookie") == ""  # HttpOnly: scripts never see it
+    finally:
+        context.close()
+        server.stop()
