@@ -164,3 +164,11 @@ def test_a_symlink_leading_out_of_the_user_folder_is_neither_read_nor_listed(
         assert "out.json" not in listing
     finally:
         planted.unlink()
+
+
+def test_a_prompt_node_without_class_type_is_named_in_the_error(comfy: Server) -> None:
+    # what the frontend sends for a node whose type it could not build
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {}}, "4": {"inputs": {"x": 1}}}
+    reply = call("POST", comfy.url + "/api/prompt", {"prompt": prompt})
+    assert reply.status == 400
+    assert "node 4: class_type is missing" in reply.json()["error"]["message"]
