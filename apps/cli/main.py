@@ -161,6 +161,13 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("validate", help="check a workflow without running it")
     check.add_argument("workflow")
     check.add_argument("--json", action="store_true", help="print problems as JSON")
+    _add_serve(sub)
+    sub.add_parser("nodes", help="print every node's schema as JSON")
+    sub.add_parser("schema", help="print the workflow document's JSON Schema")
+    return parser
+
+
+def _add_serve(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the HTTP server (API, WebSocket, editor)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8188, help="port (0: any free port)")
@@ -208,9 +215,6 @@ def _parser() -> argparse.ArgumentParser:
     ray.add_argument(
         "--ray-models-dir", help="models folder on the workers (default: the server's)"
     )
-    sub.add_parser("nodes", help="print every node's schema as JSON")
-    sub.add_parser("schema", help="print the workflow document's JSON Schema")
-    return parser
 
 
 def _load(path: str, registry: Registry, sets: list[str]) -> Workflow:
