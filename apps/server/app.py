@@ -18,6 +18,7 @@ from apps.server import (
     routes_comfy_frontend,
     routes_files,
     routes_info,
+    routes_internal,
     routes_jobs,
     routes_userdata,
     routes_v1,
@@ -64,6 +65,7 @@ def create_app(
     for table in COMFY_TABLES:
         app.router.add_routes(table)
         app.router.add_routes(_prefixed("/api", table))
+    routes_internal.install(app)  # ComfyUI's /internal: its frontend's log panel, folders
     app.router.add_routes(routes_v1.routes)
     if config.comfyui_frontend_dir is not None:  # --frontend comfyui: theirs at /
         routes_comfy_frontend.mount(app, config.comfyui_frontend_dir)

@@ -5,6 +5,8 @@ reads at start; names never leave `user/default/`; with a token, the page's cook
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -17,6 +19,8 @@ from apps.server.comfy_frontend import (
     FrontendUnavailable,
     comfyui_frontend_dir,
 )
+from apps.server.hub import Hub
+from apps.server.routes_internal import LogRing
 from tests.server.harness import Server, call, make_home
 
 WORKFLOW = {"last_node_id": 1, "nodes": [{"id": 1, "type": "EmptyImage"}], "links": []}
@@ -172,3 +176,35 @@ def test_a_prompt_node_without_class_type_is_named_in_the_error(comfy: Server) -
     reply = call("POST", comfy.url + "/api/prompt", {"prompt": prompt})
     assert reply.status == 400
     assert "node 4: class_type is missing" in reply.json()["error"]["message"]
+
+
+def test_the_log_panel_keeps_the_servers_own_records(comfy: Server) -> None:
+    ring = LogRing(Hub())
+    logger = logging.getLogger("tests.log_panel")
+    logger.addHandler(ring)
+    try:
+        logger.warning("a warning for the log panel")
+    finally:
+        logger.removeHandler(ring)
+    assert ring.entries[-1]["m"] == "WARNING tests.log_panel: a warning for the log panel\n"
+    raw = call("GET", comfy.url + "/internal/logs/raw").json()
+    assert isinstance(raw["entries"], list) and raw["size"]["cols"] > 0
+
+
+def test_a_log_subscription_must_name_its_client(comfy: Server) -> None:
+    bad = call("PATCH", comfy.url + "/internal/logs/subscribe", {"enabled": True})
+    assert bad.status == 400 and "clientId" in bad.json()["error"]
+    good = {"clientId": "abc", "enabled": True}
+    assert call("PATCH", comfy.url + "/internal/logs/subscribe", good).status == 200
+
+
+def test_the_recent_files_are_listed_newest_first(comfy: Server) -> None:
+    older, newer = comfy.home / "output" / "older.png", comfy.home / "output" / "newer.png"
+    older.write_bytes(b"1")
+    newer.write_bytes(b"2")
+    os.utime(older, (1_000_000, 1_000_000))
+    names = call("GET", comfy.url + "/internal/files/output").json()
+    assert names.index("newer.png") < names.index("older.png")
+    assert call("GET", comfy.url + "/internal/files/models").status == 400
+    folders = call("GET", comfy.url + "/internal/folder_paths").json()
+    assert folders["checkpoints"] == [str(comfy.home / "models" / "checkpoints")]
