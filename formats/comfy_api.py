@@ -20,7 +20,10 @@ def is_comfy_api(data: Any) -> bool:
     return (
         isinstance(data, dict)
         and bool(data)
-        and all(isinstance(v, dict) and "class_type" in v for v in data.values())
+        and all(isinstance(v, dict) for v in data.values())
+        # one entry without class_type (ComfyUI's frontend leaves it out of a node whose
+        # type it could not build) is a prompt with that node at fault, not another format
+        and any("class_type" in v for v in data.values())
     )
 
 
@@ -42,6 +45,8 @@ def _node(
     node_id: str, entry: dict[str, Any], data: dict[str, Any], registry: Registry
 ) -> WorkflowNode:
     class_type = entry.get("class_type")
+    if class_type is None:
+        raise DocumentError(f"node {node_id}: class_type is missing (which node it is)")
     if not isinstance(class_type, str):
         raise DocumentError(f"node {node_id}: class_type must be a string")
     raw_inputs = entry.get("inputs", {})

@@ -104,9 +104,21 @@ def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> 
         max_nodes=args.max_nodes or MAX_NODES,
         workflows_dir=workflows if workflows.is_dir() else project / "workflows",
         web_dir=project / "web" / "dist",
+        comfyui_frontend_dir=_comfyui_frontend(args.frontend),
         ray=_ray_config(args),
     )
     return serve(settings, config, registry)
+
+
+def _comfyui_frontend(choice: str) -> Path | None:
+    if choice != "comfyui":
+        return None
+    from apps.server.comfy_frontend import FrontendUnavailable, comfyui_frontend_dir
+
+    try:
+        return comfyui_frontend_dir()
+    except FrontendUnavailable as exc:
+        raise SystemExit(f"diffgraph: {exc}") from None
 
 
 def _ray_config(args: argparse.Namespace) -> Any:
@@ -152,6 +164,14 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("validate", help="check a workflow without running it")
     check.add_argument("workflow")
     check.add_argument("--json", action="store_true", help="print problems as JSON")
+    serve = _add_serve(sub)
+    nodes = sub.add_parser("nodes", help="print every node's schema as JSON")
+    _add_models_dir(run, check, serve, nodes)
+    sub.add_parser("schema", help="print the workflow document's JSON Schema")
+    return parser
+
+
+def _add_serve(sub: Any) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP server (API, WebSocket, editor)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8188, help="port (0: any free port)")
@@ -165,6 +185,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="a Host name to answer besides loopback and the listen address (DNS rebinding)",
+    )
+    serve.add_argument(
+        "--frontend",
+        choices=("diffgraph", "comfyui"),
+        default="diffgraph",
+        help="the interface served at /: our graph editor, or ComfyUI's own frontend "
+        "(pip install 'diffgraph[comfyui-frontend]')",
     )
     serve.add_argument("--history-size", type=int, default=10_000, help="finished jobs kept")
     serve.add_argument("--max-upload-mb", type=float, default=50, help="upload size limit")
@@ -192,10 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     ray.add_argument(
         "--ray-models-dir", help="models folder on the workers (default: the server's)"
     )
-    nodes = sub.add_parser("nodes", help="print every node's schema as JSON")
-    _add_models_dir(run, check, serve, nodes)
-    sub.add_parser("schema", help="print the workflow document's JSON Schema")
-    return parser
+    return serve
 
 
 def _add_models_dir(*commands: argparse.ArgumentParser) -> None:

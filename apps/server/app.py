@@ -14,7 +14,16 @@ from aiohttp import web
 from apps.jobs.local import LocalRunner
 from apps.jobs.queue import JobQueue
 from apps.jobs.runner import JobRunner
-from apps.server import routes_files, routes_info, routes_jobs, routes_v1, routes_ws
+from apps.server import (
+    routes_comfy_frontend,
+    routes_files,
+    routes_info,
+    routes_internal,
+    routes_jobs,
+    routes_userdata,
+    routes_v1,
+    routes_ws,
+)
 from apps.server.hub import Hub
 from apps.server.security import guard
 from apps.server.state import SERVICES, ServerConfig, Services
@@ -22,7 +31,14 @@ from engine.executor import Executor
 from engine.registry import Registry
 from engine.settings import Settings
 
-COMFY_TABLES = (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_ws.routes)
+COMFY_TABLES = (
+    routes_jobs.routes,
+    routes_files.routes,
+    routes_info.routes,
+    routes_ws.routes,
+    routes_userdata.routes,
+    routes_comfy_frontend.routes,
+)
 
 
 def create_app(
@@ -49,10 +65,14 @@ def create_app(
     for table in COMFY_TABLES:
         app.router.add_routes(table)
         app.router.add_routes(_prefixed("/api", table))
+    routes_internal.install(app)  # ComfyUI's /internal: its frontend's log panel, folders
     app.router.add_routes(routes_v1.routes)
-    app.router.add_get("/", _index)
-    if config.web_dir is not None and (config.web_dir / "assets").is_dir():
-        app.router.add_static("/assets", config.web_dir / "assets")
+    if config.comfyui_frontend_dir is not None:  # --frontend comfyui: theirs at /
+        routes_comfy_frontend.mount(app, config.comfyui_frontend_dir)
+    else:
+        app.router.add_get("/", _index)
+        if config.web_dir is not None and (config.web_dir / "assets").is_dir():
+            app.router.add_static("/assets", config.web_dir / "assets")
     app.cleanup_ctx.append(_worker)
     app.on_shutdown.append(_close_sockets)
     return app

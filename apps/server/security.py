@@ -21,6 +21,8 @@ from apps.server.hosts import HostRule
 from apps.server.state import SERVICES
 
 log = logging.getLogger(__name__)
+# Set by the ComfyUI frontend's page (routes_comfy_frontend), which cannot send a header.
+TOKEN_COOKIE = "diffgraph_token"
 
 
 def load_or_create_token(path: Path) -> str:
@@ -91,7 +93,7 @@ def _same_origin(origin: str, host: str) -> bool:
 
 
 def _has_token(request: web.Request, token: str) -> bool:
-    given = request.query.get("token", "")
+    given = request.query.get("token", "") or request.cookies.get(TOKEN_COOKIE, "")
     scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":  # schemes are case-insensitive (RFC 7235)
         given = credentials.strip()

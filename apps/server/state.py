@@ -40,6 +40,7 @@ class ServerConfig:
     workflows_dir: Path | None = None  # the project's example workflows (read-only)
     default_workflow: str = "toy_txt2img.json"
     web_dir: Path | None = None  # the built editor, served at /
+    comfyui_frontend_dir: Path | None = None  # ComfyUI's frontend, served at / instead
     ray: RayConfig | None = None  # run jobs on a Ray cluster instead of in this process
 
     @property
