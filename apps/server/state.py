@@ -41,6 +41,7 @@ class ServerConfig:
     default_workflow: str = "toy_txt2img.json"
     web_dir: Path | None = None  # the built editor, served at /
     ray: RayConfig | None = None  # run jobs on a Ray cluster instead of in this process
+    preview_method: str = "none"  # sampler previews when a job does not say (ComfyUI's default)
 
     @property
     def loopback_only(self) -> bool:
