@@ -191,6 +191,6 @@ def wait_running(server: Server, prompt_id: str, timeout: float = 60.0) -> None:
 
 
 async def first_messages(server: Server, client_id: str, count: int) -> list[dict[str, Any]]:
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"{server.ws_url}?clientId={client_id}") as ws:
-            return [json.loads((await ws.receive()).data) for _ in range(count)]
+    url = f"{server.ws_url}?clientId={client_id}"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        return [json.loads((await ws.receive()).data) for _ in range(count)]

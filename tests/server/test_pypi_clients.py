@@ -99,7 +99,7 @@ def test_comfy_api_simplified_gets_the_saved_png(server: Server) -> None:
     api = ComfyApiWrapper(server.url)
     images = api.queue_and_wait_images(ComfyWorkflowWrapper(TXT2IMG), "Save Image")
     assert len(images) == 1
-    (name, data), = images.items()
+    ((name, data),) = images.items()
     assert name.startswith("pypi_client") and is_png(data, (64, 64))
 
 
