@@ -66,6 +66,8 @@ async def post_prompt(request: web.Request) -> web.Response:
     if not isinstance(front, bool):  # "no" is truthy: only a real boolean says what is meant
         fail(400, f"'front' must be true or false, not {type(front).__name__}")
     prompt_id = _client_prompt_id(body.get("prompt_id"))
+    if client_id is not None:  # ComfyUI keeps it there too: queue and history show it
+        extra = {**extra, "client_id": client_id}
     try:
         job = await off_loop(
             queue_workflow,

@@ -151,6 +151,17 @@ def test_outputs_to_execute_lists_the_output_nodes(server: Server) -> None:
     assert entry["prompt"][4] == ["9"]
 
 
+def test_extra_data_keeps_the_client_id_as_comfyui_does(server: Server) -> None:
+    listener = Listener(server)
+    try:
+        extra = {"preview_method": "none"}
+        prompt_id, _ = run(server, listener, prompt=prompt(seed=32), extra_data=extra)
+    finally:
+        listener.close()
+    entry = call("GET", f"{server.url}/history/{prompt_id}").json()[prompt_id]
+    assert entry["prompt"][3] == {"preview_method": "none", "client_id": listener.client_id}
+
+
 def test_a_client_that_connects_mid_job_is_told_the_running_node(server: Server) -> None:
     """ComfyUI resends `executing` for the running node to its client on (re)connect."""
     client_id = uuid.uuid4().hex
