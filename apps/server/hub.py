@@ -22,7 +22,6 @@ class Connection:
     def __init__(self, socket: web.WebSocketResponse) -> None:
         self.socket = socket
         self.outbox: asyncio.Queue[dict[str, Any] | bytes | None] = asyncio.Queue(OUTBOX_LIMIT)
-        self.feature_flags: dict[str, Any] = {}  # what the client said it supports
 
     async def write_until_closed(self) -> None:
         while (item := await self.outbox.get()) is not None:

@@ -62,9 +62,9 @@ def _answer_feature_flags(text: str, connection: Connection, services: Services)
         sent = json.loads(text)
     except ValueError:
         return
+    # ComfyUI keeps the client's flags to choose its preview frame; we have one kind of
+    # frame, so only the answer matters.
     if isinstance(sent, dict) and sent.get("type") == "feature_flags":
-        flags = sent.get("data")
-        connection.feature_flags = flags if isinstance(flags, dict) else {}
         reply = {"type": "feature_flags", "data": server_features(services)}
         with contextlib.suppress(asyncio.QueueFull):
             connection.outbox.put_nowait(reply)
