@@ -107,7 +107,7 @@ def test_a_document_that_no_longer_parses_fails_with_the_reason(queue: JobQueue)
     done = queue.get(job.id)
     assert done is not None and done.status == "failed"
     assert "newer diffgraph" in done.error["message"]  # type: ignore[index]
-    assert client.types()[-2:] == ["execution_error", "executing"]
+    assert client.types()[-3:] == ["execution_error", "status", "executing"]
 
 
 def test_a_refused_job_fails_with_the_refusal(queue: JobQueue) -> None:
@@ -135,7 +135,7 @@ def test_a_lost_worker_puts_the_job_back_once_then_fails_it(queue: JobQueue) -> 
     assert done is not None and done.status == "failed"
     assert done.error is not None and done.error["exception"] == "WorkerLost"
     assert done.error["message"].endswith("a second time: not retried again")
-    assert client.types()[-2:] == ["execution_error", "executing"]
+    assert client.types()[-3:] == ["execution_error", "status", "executing"]
 
 
 def test_a_job_interrupted_by_a_clean_stop_goes_back_to_its_place(
@@ -176,3 +176,18 @@ def test_a_bug_outside_any_node_fails_only_that_job(queue: JobQueue) -> None:
         done is not None and done.status == "failed" and done.error == {"message": INTERNAL_ERROR}
     )
     assert client.types()[-1] == "executing"
+
+
+def test_the_queue_status_goes_to_everyone_before_the_closing_executing(
+    queue: JobQueue, executor: Executor
+) -> None:
+    """ComfyUI's order: its task_done broadcasts `status`, then `executing` node null."""
+    job, client = claim(queue), Client()
+    queue.add(SAVE, client_id="someone else")  # still waiting afterwards
+    run_job(queue, client, job, on(executor), threading.Event())
+    status, closing = client.messages[-2:]
+    assert status == (
+        {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 1}}}},
+        None,
+    )
+    assert closing == ({"type": "executing", "data": {"node": None, "prompt_id": job.id}}, "me")

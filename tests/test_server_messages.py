@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from PIL import Image as PILImage
 
-from apps.jobs.messages import JobMessages, preview_frame, status_message
+from apps.jobs.messages import JobMessages, preview_frame, previews_wanted, status_message
 from engine.events import (
     NodeCached,
     NodeFailed,
@@ -81,3 +81,35 @@ def test_preview_frame_layout_and_status() -> None:
         "status": {"exec_info": {"queue_remaining": 3}},
         "sid": "me",
     }
+
+
+def test_sampler_previews_are_left_out_unless_the_job_wants_them() -> None:
+    sent: list[Any] = []
+    messages = JobMessages("p1", {}, sent.append, previews=False)
+    messages(Progress("a", 1, 2, Image(torch.rand(1, 8, 8, 3))))
+    assert [m["type"] for m in sent] == ["progress"]
+
+
+def test_save_image_websocket_frames_are_sent_even_without_previews() -> None:
+    sent: list[Any] = []
+    messages = JobMessages("p1", {}, sent.append, previews=False)
+    messages(Progress("save", 1, 1, Image(torch.rand(1, 8, 8, 3)), preview_format="PNG"))
+    assert struct.unpack(">II", sent[1][:8]) == (1, 2)
+
+
+def test_frames_encoded_on_a_worker_follow_the_same_rule() -> None:
+    sent: list[Any] = []
+    messages = JobMessages("p1", {}, sent.append, previews=False)
+    image = Image(torch.rand(1, 8, 8, 3))
+    messages.frame(preview_frame(image))
+    messages.frame(preview_frame(image, image_format="PNG"))
+    assert [struct.unpack(">II", frame[:8]) for frame in sent] == [(1, 2)]
+
+
+def test_a_prompt_asks_for_previews_or_keeps_the_server_default() -> None:
+    assert not previews_wanted({}, "none")
+    assert previews_wanted({}, "latent2rgb")
+    assert previews_wanted({"preview_method": "auto"}, "none")
+    assert not previews_wanted({"preview_method": "none"}, "auto")
+    assert previews_wanted({"preview_method": "default"}, "taesd")
+    assert not previews_wanted({"preview_method": "sparkles"}, "none")  # unknown: the default

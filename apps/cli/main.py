@@ -106,6 +106,7 @@ def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> 
         web_dir=project / "web" / "dist",
         comfyui_frontend_dir=_comfyui_frontend(args.frontend),
         ray=_ray_config(args),
+        preview_method=args.preview_method,
     )
     return serve(settings, config, registry)
 
@@ -196,6 +197,13 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
     serve.add_argument("--history-size", type=int, default=10_000, help="finished jobs kept")
     serve.add_argument("--max-upload-mb", type=float, default=50, help="upload size limit")
     serve.add_argument("--device", help="force a device: cpu, cuda, cuda:1, mps")
+    serve.add_argument(
+        "--preview-method",
+        choices=("none", "auto", "latent2rgb", "taesd"),  # ComfyUI's; see apps.jobs.messages
+        default="none",
+        help="sampler previews over the WebSocket when a prompt does not ask (default: none, "
+        "as ComfyUI; auto and taesd use latent2rgb, the previewer we have)",
+    )
     serve.add_argument(
         "--threads", type=_positive, help="CPU threads for torch (default: all cores)"
     )

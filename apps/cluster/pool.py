@@ -60,8 +60,16 @@ class WorkerSlot:
 
 
 class RayPool:
-    def __init__(self, queue: JobQueue, publish: Publish, settings: Settings, config: RayConfig):
+    def __init__(
+        self,
+        queue: JobQueue,
+        publish: Publish,
+        settings: Settings,
+        config: RayConfig,
+        preview_method: str = "none",
+    ):
         self.queue, self.publish, self.settings, self.config = queue, publish, settings, config
+        self.preview_method = preview_method  # the server's; a job may ask otherwise
         self.files = ReturnedFiles(settings)
         self.slots: list[WorkerSlot] = []
         self._lock = threading.Lock()
@@ -180,7 +188,8 @@ class RayPool:
         thread.start()
 
     def _run_on(self, slot: WorkerSlot, job: Job) -> None:
-        run_job(self.queue, self.publish, job, partial(self._execute, slot), self._stopping)
+        execute = partial(self._execute, slot)
+        run_job(self.queue, self.publish, job, execute, self._stopping, self.preview_method)
         if slot.state == "lost":
             self.wake()  # its job may be pending again, for another worker
             self._wait_ready(slot)
@@ -222,7 +231,7 @@ class RayPool:
             if kind == "files":
                 self.files.receive(incarnation, payload)
             elif kind == "preview":
-                self.publish(payload, job.client_id)  # a whole binary frame
+                reporter.frame(payload)  # a whole binary frame: sent if the job wants it
             elif kind == "event":
                 if isinstance(payload, NodeFinished | NodeCached):
                     payload = replace(payload, ui=self.files.rename(incarnation, payload.ui))

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from apps.jobs.messages import JobMessages, status_message
+from apps.jobs.messages import JobMessages, previews_wanted, status_message
 from apps.jobs.queue import Job, JobQueue, JobStatus
 from engine.events import NodeFailed
 from engine.executor import RunResult
@@ -49,11 +49,17 @@ class WorkerLost(Exception):
 
 
 def run_job(
-    queue: JobQueue, publish: Publish, job: Job, execute: Execute, stopping: threading.Event
+    queue: JobQueue,
+    publish: Publish,
+    job: Job,
+    execute: Execute,
+    stopping: threading.Event,
+    preview_method: str = "none",
 ) -> None:
     """Run a claimed job with `execute` and leave it recorded (or put back) in the queue.
-    Never raises: a bug of ours fails this job, and the worker goes on with the next."""
-    reporter = reporter_for(job, publish)
+    Never raises: a bug of ours fails this job, and the worker goes on with the next.
+    `preview_method` is the server's (`--preview-method`); a job may ask otherwise."""
+    reporter = reporter_for(job, publish, preview_method)
     try:
         _run(queue, job, execute, reporter, stopping)
     except Exception:
@@ -88,10 +94,16 @@ def _run(
     record_result(queue, job, result, reporter)
 
 
-def reporter_for(job: Job, publish: Publish) -> JobMessages:
+def reporter_for(job: Job, publish: Publish, preview_method: str = "none") -> JobMessages:
     """The listener that turns this job's events into its client's messages."""
     node_types = {k: v.get("type", "") for k, v in job.workflow.get("nodes", {}).items()}
-    return JobMessages(job.id, node_types, lambda message: publish(message, job.client_id))
+    return JobMessages(
+        job.id,
+        node_types,
+        lambda message: publish(message, job.client_id),
+        previews=previews_wanted(job.extra_data, preview_method),
+        broadcast=lambda message: publish(message, None),
+    )
 
 
 def record_result(queue: JobQueue, job: Job, result: RunResult, reporter: JobMessages) -> None:
@@ -114,8 +126,9 @@ def finish_job(
     reporter: JobMessages,
     result: RunResult | None = None,
 ) -> None:
-    """Store how a job ended (with what it produced before, when it ran) and send the
-    closing `executing` message every client waits for."""
+    """Store how a job ended (with what it produced before, when it ran), tell every client
+    the queue changed, then send the closing `executing` message: ComfyUI's order (its
+    `task_done` broadcasts `status` before the worker sends `executing` with node null)."""
     queue.finish(
         job.id,
         status,
@@ -124,7 +137,7 @@ def finish_job(
         messages=reporter.history,
         cached=result.cached if result else [],
     )
-    reporter.finished()
+    reporter.finished(queue.count("pending") + queue.count("running"))
 
 
 def announce(queue: JobQueue, publish: Publish) -> None:

@@ -19,10 +19,13 @@ class LocalRunner:
     """A `JobRunner` that runs one job at a time on one executor, so models and cached
     outputs stay between jobs."""
 
-    def __init__(self, queue: JobQueue, executor: Executor, publish: Publish) -> None:
+    def __init__(
+        self, queue: JobQueue, executor: Executor, publish: Publish, preview_method: str = "none"
+    ) -> None:
         self.queue = queue
         self.executor = executor
         self.publish = publish
+        self.preview_method = preview_method  # the server's; a job may ask otherwise
         self.current: Job | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -88,10 +91,11 @@ class LocalRunner:
                 self._wake.clear()
                 continue
             self.announce()
-            run_job(self.queue, self.publish, job, self._execute, self._stopping)
-            with self._lock:
+            run_job(
+                self.queue, self.publish, job, self._execute, self._stopping, self.preview_method
+            )
+            with self._lock:  # the job's end announced the queue's new length (finish_job)
                 self.current = None
-            self.announce()
 
     def _execute(self, workflow: Workflow, job: Job, reporter: JobMessages) -> RunResult:
         return self.executor.run(workflow, targets=job.targets, listener=reporter, run_id=job.id)

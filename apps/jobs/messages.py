@@ -4,6 +4,10 @@ Message names and payloads are ComfyUI's: execution_start, execution_cached, exe
 progress, executed, execution_error, execution_interrupted, execution_success, and the
 binary preview frame (4-byte big-endian event type 1, 4-byte image format 1=JPEG or 2=PNG,
 the image's bytes). A job ends with `executing` for node null, which clients wait for.
+
+A sampler's JPEG previews go out only when the job asked for them (`extra_data.preview_method`,
+else the server's `--preview-method`, "none" as in ComfyUI): API clients take every binary
+frame for a result image. Save Image (WebSocket)'s PNG frames are results: always sent.
 """
 
 from __future__ import annotations
@@ -38,6 +42,19 @@ HISTORY_MESSAGES = {
 }
 
 Send = Callable[[dict[str, Any] | bytes], None]
+# ComfyUI's --preview-method values. We have one previewer, the latent -> RGB map: "auto"
+# picks it, as ComfyUI's does, and "taesd" falls back to it, as ComfyUI's does without the
+# TAESD decoder file.
+PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")
+SERVER_DEFAULT = "default"  # what a prompt sends to keep the server's choice
+
+
+def previews_wanted(extra_data: dict[str, Any] | None, server_method: str) -> bool:
+    """Whether a job's sampler previews are sent: its own `preview_method` when it gives a
+    known one, else the server's."""
+    asked = (extra_data or {}).get("preview_method", SERVER_DEFAULT)
+    method = asked if asked in PREVIEW_METHODS else server_method
+    return method != "none"
 
 
 def message(kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -87,12 +104,21 @@ class JobMessages:
     """The listener for one job: sends each event as ComfyUI messages and keeps the
     messages a history entry carries."""
 
-    def __init__(self, prompt_id: str, node_types: dict[str, str], send: Send) -> None:
+    def __init__(
+        self,
+        prompt_id: str,
+        node_types: dict[str, str],
+        send: Send,
+        previews: bool = True,
+        broadcast: Send | None = None,
+    ) -> None:
         self.prompt_id = prompt_id
         self.node_types = node_types  # node id -> type id, for error payloads
         self.history: list[list[Any]] = []
         self.executed: list[str] = []
+        self.previews = previews  # a sampler's JPEG frames; PNG results go out regardless
         self._send = send
+        self._broadcast = broadcast  # to every client: the queue's `status`
 
     def __call__(self, event: Event) -> None:
         for item in self._translate(event):
@@ -100,8 +126,17 @@ class JobMessages:
                 self.history.append([item["type"], item["data"]])
             self._send(item)
 
-    def finished(self) -> None:
-        """Every job ends with this, whatever happened."""
+    def frame(self, frame: bytes) -> None:
+        """A binary frame encoded elsewhere (a Ray worker): sent unless it is a preview the
+        job did not ask for."""
+        if self.previews or frame[4:8] != struct.pack(">I", JPEG):
+            self._send(frame)
+
+    def finished(self, queue_remaining: int | None = None) -> None:
+        """Every job ends with this, whatever happened: the queue's new length to everyone
+        (when known), then `executing` with node null to the job's client."""
+        if self._broadcast is not None and queue_remaining is not None:
+            self._broadcast(status_message(queue_remaining))
         self._send(message("executing", {"node": None, "prompt_id": self.prompt_id}))
 
     def invalid(self, node: str | None, text: str) -> None:
@@ -128,7 +163,7 @@ class JobMessages:
         if isinstance(event, Progress):
             step = {"value": event.step, "max": event.total, "prompt_id": pid, "node": event.node}
             out: list[dict[str, Any] | bytes] = [message("progress", step)]
-            if event.preview is not None:
+            if event.preview is not None and (self.previews or event.preview_format == "PNG"):
                 out.append(preview_frame(event.preview, image_format=event.preview_format))
             return out
         if isinstance(event, NodeFinished):

@@ -66,6 +66,10 @@ class Job:
     attempts: int = 0  # times it was cut off by a lost worker and put back
 
 
+class DuplicateJob(ValueError):
+    """A job with this id is queued, running or in the history already."""
+
+
 class JobQueue:
     """Thread-safe: the server's handlers and its worker thread share one instance."""
 
@@ -98,10 +102,12 @@ class JobQueue:
         targets: list[str] | None = None,
         front: bool = False,
         requeued_from: str | None = None,
+        job_id: str | None = None,
     ) -> Job:
-        """Queue a job at the back (or the front) and return it."""
+        """Queue a job at the back (or the front) and return it. `job_id` is the client's
+        own (ComfyUI's `prompt_id`); DuplicateJob if a job has it already."""
         job = Job(
-            id=str(uuid.uuid4()),
+            id=job_id or str(uuid.uuid4()),
             number=0,
             status="pending",
             workflow=workflow,
@@ -121,6 +127,10 @@ class JobQueue:
             dump_json(targets),
         )
         with self._lock:
+            if job_id is not None:
+                taken = self._db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if taken:
+                    raise DuplicateJob(job_id)
             low, high = self._db.execute("SELECT MIN(number), MAX(number) FROM jobs").fetchone()
             job.number = ((low or 0) - 1) if front else ((high or 0) + 1)
             self._db.execute(

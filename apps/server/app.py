@@ -56,9 +56,9 @@ def create_app(
     if config.ray is not None:
         from apps.cluster.pool import RayPool  # imports Ray only when asked for
 
-        runner = RayPool(queue, hub.publish, settings, config.ray)
+        runner = RayPool(queue, hub.publish, settings, config.ray, config.preview_method)
     else:
-        runner = LocalRunner(queue, executor, hub.publish)
+        runner = LocalRunner(queue, executor, hub.publish, config.preview_method)
     services = Services(settings, config, registry, queue, executor, runner, hub)
     app = web.Application(middlewares=[guard], client_max_size=config.max_upload_bytes)
     app[SERVICES] = services

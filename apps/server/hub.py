@@ -39,6 +39,9 @@ class Hub:
         self._clients: dict[str, set[Connection]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: set[asyncio.Task[bool]] = set()  # keeps the close tasks alive
+        # The node running now for each client with a job under way (ComfyUI's last_node_id):
+        # a client that connects after queueing is told it, as ComfyUI tells it.
+        self._executing: dict[str, dict[str, Any]] = {}
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -64,7 +67,17 @@ class Hub:
         for connection in [c for group in self._clients.values() for c in group]:
             await connection.socket.close(code=1001, message=b"server shutting down")
 
+    def tell_running_node(self, client_id: str, connection: Connection) -> None:
+        """On (re)connect: the `executing` message of the client's running node, if any."""
+        if client_id in self._executing:
+            self._offer(connection, self._executing[client_id])
+
     def _deliver(self, item: dict[str, Any] | bytes, client_id: str | None) -> None:
+        if client_id is not None and isinstance(item, dict) and item.get("type") == "executing":
+            if item["data"].get("node") is None:
+                self._executing.pop(client_id, None)
+            else:
+                self._executing[client_id] = item
         if client_id is None:
             targets = [c for group in self._clients.values() for c in group]
         else:

@@ -4,8 +4,8 @@ the machine (/system_stats)."""
 from __future__ import annotations
 
 import os
-import platform
 import sys
+from importlib import metadata
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -34,7 +34,7 @@ async def one_object_info(request: web.Request) -> web.Response:
     name = request.match_info["node"]
     spec = services.registry.by_comfy(name) or services.registry.get(name)
     if spec is None:
-        fail(404, f"no node class {name!r}")
+        return ok({})  # ComfyUI's answer for a class it does not have
     return ok({comfy_name(spec): object_info(spec, services.settings)})
 
 
@@ -59,30 +59,8 @@ async def embeddings(request: web.Request) -> web.Response:
 
 @routes.get("/system_stats")
 async def system_stats(request: web.Request) -> web.Response:
-    import torch
-
-    executor = request.app[SERVICES].executor
-    device = executor.devices.device
-    devices: list[dict[str, Any]] = []
-    if device.type == "cuda":
-        free, total = torch.cuda.mem_get_info(device)
-        devices.append(
-            {
-                "name": torch.cuda.get_device_name(device),
-                "type": "cuda",
-                "index": device.index or 0,
-                "vram_total": total,
-                "vram_free": free,
-                "torch_vram_total": torch.cuda.memory_reserved(device),
-                "torch_vram_free": torch.cuda.memory_reserved(device)
-                - torch.cuda.memory_allocated(device),
-            }
-        )
-    else:
-        total, free = _ram()
-        devices.append({"name": str(device), "type": device.type, "index": None,
-                        "vram_total": total, "vram_free": free,
-                        "torch_vram_total": 0, "torch_vram_free": 0})  # fmt: skip
+    """ComfyUI's shape, key for key (typed clients warn on any other); what the model store
+    holds is at /v1/workers."""
     total, free = _ram()
     return ok(
         {
@@ -91,17 +69,52 @@ async def system_stats(request: web.Request) -> web.Response:
                 "ram_total": total,
                 "ram_free": free,
                 "comfyui_version": VERSION,
-                "diffgraph_version": VERSION,
+                "required_frontend_version": _installed("comfyui-frontend-package") or "",
+                "installed_templates_version": _installed("comfyui-workflow-templates"),
+                "required_templates_version": _installed("comfyui-workflow-templates") or "",
                 "python_version": sys.version,
-                "pytorch_version": torch.__version__,
+                "pytorch_version": _torch_version(),
                 "embedded_python": False,
-                "platform": platform.platform(),
                 "argv": redacted(sys.argv),
             },
-            "devices": devices,
-            "models": executor.models.report(),
+            "devices": [_device(request.app[SERVICES].executor.devices.device, total, free)],
         }
     )
+
+
+def _device(device: Any, ram_total: int, ram_free: int) -> dict[str, Any]:
+    """The device jobs run on, as ComfyUI describes it (on a CPU, its memory is the RAM)."""
+    import torch
+
+    if device.type != "cuda":
+        return {"name": str(device), "type": device.type, "index": device.index,
+                "vram_total": ram_total, "vram_free": ram_free,
+                "torch_vram_total": 0, "torch_vram_free": 0}  # fmt: skip
+    free, total = torch.cuda.mem_get_info(device)
+    reserved = torch.cuda.memory_reserved(device)
+    return {
+        "name": torch.cuda.get_device_name(device),
+        "type": "cuda",
+        "index": device.index or 0,
+        "vram_total": total,
+        "vram_free": free,
+        "torch_vram_total": reserved,
+        "torch_vram_free": reserved - torch.cuda.memory_allocated(device),
+    }
+
+
+def _torch_version() -> str:
+    import torch
+
+    return str(torch.__version__)
+
+
+def _installed(distribution: str) -> str | None:
+    """The installed version of a package ComfyUI reports (its frontend, its templates)."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 SECRET_OPTIONS = ("--token",)

@@ -65,6 +65,9 @@ async def post_prompt(request: web.Request) -> web.Response:
     front = body.get("front", False)
     if not isinstance(front, bool):  # "no" is truthy: only a real boolean says what is meant
         fail(400, f"'front' must be true or false, not {type(front).__name__}")
+    prompt_id = _client_prompt_id(body.get("prompt_id"))
+    if client_id is not None:  # ComfyUI keeps it there too: queue and history show it
+        extra = {**extra, "client_id": client_id}
     try:
         job = await off_loop(
             queue_workflow,
@@ -74,6 +77,7 @@ async def post_prompt(request: web.Request) -> web.Response:
             extra_data=extra,
             targets=targets,
             front=front,
+            job_id=prompt_id,
         )
     except Rejected as exc:
         return ok(exc.body, status=400)
@@ -189,6 +193,20 @@ async def free(request: web.Request) -> web.Response:
         bool(body.get("unload_models")), bool(body.get("free_memory"))
     )
     return ok({})
+
+
+MAX_PROMPT_ID = 200  # a UUID is 36; room for a client's own scheme, not for a payload
+
+
+def _client_prompt_id(value: Any) -> str | None:
+    """The client's own id for its job (clients wait for messages that carry it)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        fail(400, f"'prompt_id' must be text, not {type(value).__name__}")
+    if not 0 < len(value) <= MAX_PROMPT_ID or not value.isprintable() or "/" in value:
+        fail(400, f"'prompt_id' must be 1 to {MAX_PROMPT_ID} printable characters, no '/'")
+    return value
 
 
 def _or_empty(targets: str) -> str:

@@ -42,6 +42,7 @@ class ServerConfig:
     web_dir: Path | None = None  # the built editor, served at /
     comfyui_frontend_dir: Path | None = None  # ComfyUI's frontend, served at / instead
     ray: RayConfig | None = None  # run jobs on a Ray cluster instead of in this process
+    preview_method: str = "none"  # sampler previews when a job does not say (ComfyUI's default)
 
     @property
     def loopback_only(self) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apps.jobs.queue import Job
+from apps.jobs.queue import DuplicateJob, Job
 from apps.server.state import Services
 from engine.admission import admit, node_count_problem
 from engine.graph import WorkflowGraph
@@ -42,10 +42,12 @@ def queue_workflow(
     extra_data: dict[str, Any] | None = None,
     targets: list[str] | None = None,
     front: bool = False,
+    job_id: str | None = None,
 ) -> Job:
     """Validate `data` (our document, ComfyUI API or editor JSON), admit it (not too many
-    nodes, within the memory budget: `engine.admission`) and queue it. It takes up to tens
-    of milliseconds for a large graph, so the routes call it off the event loop."""
+    nodes, within the memory budget: `engine.admission`) and queue it, under the client's
+    `job_id` when given. It takes up to tens of milliseconds for a large graph, so the
+    routes call it off the event loop."""
     if data is None:
         raise Rejected(_error("no_prompt", "no workflow given (the 'prompt' field is missing)"))
     too_many = node_count_problem(_declared_nodes(data), services.config.max_nodes)
@@ -53,14 +55,20 @@ def queue_workflow(
         raise Rejected(_general(too_many))
     workflow = read_workflow(data, services.registry)
     check_workflow(services, workflow, targets)
-    job = services.queue.add(
-        json.loads(workflow.to_json(indent=None)),
-        prompt=data,
-        client_id=client_id,
-        extra_data=extra_data,
-        targets=targets,
-        front=front,
-    )
+    try:
+        job = services.queue.add(
+            json.loads(workflow.to_json(indent=None)),
+            prompt=data,
+            client_id=client_id,
+            extra_data=extra_data,
+            # ComfyUI lists the outputs a job runs (`outputs_to_execute`), all by default.
+            targets=targets if targets is not None else output_nodes(workflow, services.registry),
+            front=front,
+            job_id=job_id,
+        )
+    except DuplicateJob:
+        message = f"prompt_id {job_id!r} is taken: a job with this id exists already"
+        raise Rejected(_error("duplicate_prompt_id", message)) from None
     services.runner.wake()
     return job
 

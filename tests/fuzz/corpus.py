@@ -54,7 +54,9 @@ def _prompt(rng: random.Random) -> Iterator[Probe]:
     for body in BAD_BODIES:
         for prefix in COMFY_PREFIXES:
             yield Probe("comfy" + (prefix or "/"), "POST", f"{prefix}/prompt", body, JSON)
-    for field in ("prompt", "client_id", "extra_data", "front", "partial_execution_targets"):
+    fields = ("prompt", "client_id", "extra_data", "front", "partial_execution_targets")
+    fields += ("prompt_id",)
+    for field in fields:
         for value in EVIL_VALUES:
             prefix, family = _prefix(rng)
             envelope: dict[str, Any] = {"prompt": cheap_workflow(), field: value}

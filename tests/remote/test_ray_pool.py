@@ -16,7 +16,11 @@ pytestmark = needs_toy_model
 
 
 def submit(server: Server, listener: Listener, **changes) -> str:
-    body = {"prompt": toy_workflow(**changes), "client_id": listener.client_id}
+    body = {
+        "prompt": toy_workflow(**changes),
+        "client_id": listener.client_id,
+        "extra_data": {"preview_method": "auto"},  # as the editor asks (API clients get none)
+    }
     reply = call("POST", server.url + "/prompt", body)
     assert reply.status == 200, reply.text()
     return reply.json()["prompt_id"]

@@ -19,10 +19,9 @@ from tests.server.harness import Listener, Server, call, toy_workflow
 pytestmark = needs_toy_model
 
 
-def queue(server: Server, prompt: Any, listener: Listener) -> str:
-    reply = call(
-        "POST", f"{server.url}/prompt", {"prompt": prompt, "client_id": listener.client_id}
-    )
+def queue(server: Server, prompt: Any, listener: Listener, **extra_data: Any) -> str:
+    body = {"prompt": prompt, "client_id": listener.client_id, "extra_data": extra_data}
+    reply = call("POST", f"{server.url}/prompt", body)
     assert reply.status == 200, reply.text
     body = reply.json()
     assert body["node_errors"] == {} and isinstance(body["number"], int)
@@ -36,7 +35,8 @@ def kinds(messages: list[dict[str, Any]]) -> list[str]:
 def test_a_prompt_streams_its_events_in_order_and_its_image_is_served(server: Server) -> None:
     listener, bystander = Listener(server), Listener(server)
     try:
-        prompt_id = queue(server, toy_workflow(steps=12, seed=3), listener)
+        # Previews, as the editor asks for them (API clients get none by default).
+        prompt_id = queue(server, toy_workflow(steps=12, seed=3), listener, preview_method="auto")
         messages = listener.wait_done(prompt_id)
         previews = [m for m in listener.messages if isinstance(m, bytes)]
     finally:

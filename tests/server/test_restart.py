@@ -35,7 +35,8 @@ def test_kill_9_keeps_pending_jobs_in_order_and_history(fresh_home: Path) -> Non
         assert [e[1] for e in before["queue_pending"]] == pending
         # ComfyUI's entry: [number, prompt_id, prompt as sent, extra_data, outputs to run]
         number, _, prompt, extra, targets = before["queue_pending"][0]
-        assert prompt == toy_workflow(steps=4, seed=3) and extra == {} and targets == []
+        assert prompt == toy_workflow(steps=4, seed=3) and targets == ["save"]
+        assert extra == {"client_id": "restart-test"}  # as ComfyUI keeps it
         assert number < before["queue_pending"][1][0]
     finally:
         listener.close()

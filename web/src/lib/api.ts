@@ -64,8 +64,14 @@ export interface WorkflowEntry {
 
 export const api = {
   nodes: () => call<{ nodes: Schemas }>("GET", "/v1/nodes").then((r) => r.nodes),
+  // The editor shows sampler previews, so it asks for them: the server sends none unless a
+  // prompt asks (ComfyUI's default, which API clients rely on).
   queuePrompt: (doc: WorkflowDoc, clientId: string) =>
-    call<QueuedPrompt>("POST", "/api/prompt", { prompt: doc, client_id: clientId }),
+    call<QueuedPrompt>("POST", "/api/prompt", {
+      prompt: doc,
+      client_id: clientId,
+      extra_data: { preview_method: "auto" },
+    }),
   interrupt: () => call<unknown>("POST", "/api/interrupt", {}),
   queue: () => call<{ queue_running: QueueEntry[]; queue_pending: QueueEntry[] }>("GET", "/api/queue"),
   deleteQueued: (ids: string[]) => call<unknown>("POST", "/api/queue", { delete: ids }),
