@@ -14,56 +14,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from apps.jobs.rows import COLUMNS, FINISHED, SCHEMA, SERVER_STOPPED, Job, JobStatus, job_from_row
 from engine.jsontext import dump_json
-
-JobStatus = Literal["pending", "running", "done", "failed", "interrupted"]
-FINISHED: tuple[JobStatus, ...] = ("done", "failed", "interrupted")
-SERVER_STOPPED = "server stopped"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    number INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    client_id TEXT,
-    workflow TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    extra_data TEXT NOT NULL,
-    targets TEXT NOT NULL,
-    requeued_from TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    result TEXT,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, number);
-"""
-
-
-@dataclass
-class Job:
-    id: str
-    number: int
-    status: JobStatus
-    workflow: dict[str, Any]  # our workflow document, as JSON data
-    prompt: Any = None  # what the client sent (ComfyUI API prompt or our document)
-    client_id: str | None = None
-    extra_data: dict[str, Any] = field(default_factory=dict)
-    targets: list[str] | None = None  # None: every output node
-    created: float = 0.0
-    started: float | None = None
-    finished: float | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)  # output node -> what it shows
-    error: dict[str, Any] | None = None
-    messages: list[list[Any]] = field(default_factory=list)  # [event name, data] as sent
-    cached: list[str] = field(default_factory=list)
-    requeued_from: str | None = None
-    attempts: int = 0  # times it was cut off by a lost worker and put back
 
 
 class DuplicateJob(ValueError):
@@ -80,7 +35,7 @@ class JobQueue:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process kill
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._add_missing_columns()
         self.revision = 0  # bumped by every change: lets readers cache what they built
         self.history_revision = 0  # bumped by every change to the finished jobs
@@ -210,9 +165,9 @@ class JobQueue:
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+            row = self._db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,))
             found = row.fetchone()
-        return _job(found) if found else None
+        return job_from_row(found) if found else None
 
     def jobs(
         self, statuses: Iterable[JobStatus], limit: int | None = None, offset: int | None = None
@@ -220,7 +175,7 @@ class JobQueue:
         """Jobs in the given states: pending/running in queue order, finished oldest first:
         the newest `limit` of them, or (ComfyUI's history paging) `limit` from the
         `offset`-th oldest on."""
-        return [_job(r) for r in self._rows(_COLUMNS, list(statuses), limit, offset)]
+        return [job_from_row(r) for r in self._rows(COLUMNS, list(statuses), limit, offset)]
 
     def raw_history(
         self, limit: int | None = None, offset: int | None = None
@@ -252,13 +207,13 @@ class JobQueue:
         marks = ", ".join("?" * len(wanted))
         ended = f"status IN ({', '.join(repr(s) for s in FINISHED)})"
         sql = (
-            f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks})"
+            f"SELECT {COLUMNS} FROM jobs WHERE status IN ({marks})"
             f" ORDER BY {ended}, CASE WHEN {ended} THEN finished ELSE number END"
             f" LIMIT {int(limit)} OFFSET {int(offset)}"
         )
         with self._lock:
             rows = self._db.execute(sql, wanted).fetchall()
-        return [_job(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     def count(self, status: JobStatus) -> int:
         with self._lock:
@@ -334,34 +289,3 @@ class JobQueue:
                 (error, time.time()),
             )
         return ids
-
-
-_COLUMNS = (
-    "id, number, status, client_id, workflow, prompt, extra_data, targets, requeued_from,"
-    " result, created, started, finished, attempts"
-)
-
-
-def _job(row: tuple[Any, ...]) -> Job:
-    job_id, number, status, client_id, workflow, prompt, extra, targets, requeued_from = row[:9]
-    result, created, started, finished, attempts = row[9:]
-    res = json.loads(result) if result else {}
-    return Job(
-        id=job_id,
-        number=number,
-        status=status,
-        workflow=json.loads(workflow),
-        prompt=json.loads(prompt),
-        client_id=client_id,
-        extra_data=json.loads(extra),
-        targets=json.loads(targets),
-        created=created,
-        started=started,
-        finished=finished,
-        outputs=res.get("outputs") or {},
-        error=res.get("error"),
-        messages=res.get("messages") or [],
-        cached=res.get("cached") or [],
-        requeued_from=requeued_from,
-        attempts=attempts,
-    )
