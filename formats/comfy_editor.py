@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from engine.node import NodeSpec
 from engine.registry import Registry
 from engine.workflow import DocumentError, Group, Link, NodeUI, Workflow, WorkflowNode
+from formats.comfy_subgraphs import flatten_subgraphs
 
 VERSION = 0.4
 OURS = "diffgraph"  # our key in node properties and in the top-level `extra`
@@ -55,6 +56,8 @@ def from_comfy_ui(data: dict[str, Any], registry: Registry) -> Workflow:
             raise DocumentError(f"ComfyUI workflow: node #{index} has no id")
         if not isinstance(raw.get("type"), str):
             raise DocumentError(f"ComfyUI node {raw['id']}: type must be a string")
+    data = flatten_subgraphs(data)  # nodes inside subgraphs take their place, ids "56:51"
+    raw_nodes = data["nodes"]
     by_key: dict[str, dict[str, Any]] = {str(raw["id"]): raw for raw in raw_nodes}
     links = _links(data.get("links"))
     kept = [r for r in raw_nodes if r["type"] not in UI_ONLY and _mode(r) not in (MUTED, BYPASSED)]
