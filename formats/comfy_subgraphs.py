@@ -37,23 +37,25 @@ from formats.comfy_subgraph_values import (
     INPUT_NODE,
     MAX_DEPTH,
     NOTHING,
-    OUTPUT_NODE,
+    Library,
+    Subgraph,
     as_list,
-    definitions_of,
     host_values,
     link_rows,
+    widget_name,
 )
 
 MUTED, BYPASSED = 2, 4  # litegraph's LGraphEventMode.NEVER and .BYPASS
+MAX_ENDS = 4 * MAX_NODES  # Reroutes standing for subgraph inputs and outputs
 
 
 def flatten_subgraphs(data: dict[str, Any]) -> dict[str, Any]:
     """The document with every subgraph instance replaced by its nodes (unchanged when it
     defines no subgraphs)."""
-    definitions = definitions_of(data)
-    if not definitions:
+    library = Library(data)
+    if not library.subgraphs:
         return data
-    flat = _Flat(definitions)
+    flat = _Flat(library)
     flat.expand(as_list(data.get("nodes")), link_rows(data.get("links")), path="")
     groups = as_list(data.get("groups")) + flat.groups
     return {**data, "nodes": flat.nodes, "links": flat.links, "groups": groups}
@@ -61,27 +63,29 @@ def flatten_subgraphs(data: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class _Flat:
-    definitions: dict[str, dict[str, Any]]
+    library: Library
     nodes: list[dict[str, Any]] = field(default_factory=list)
     links: list[list[Any]] = field(default_factory=list)
     groups: list[dict[str, Any]] = field(default_factory=list)
-    expanded: int = 0
+    inner: int = 0  # nodes taken out of subgraphs so far
+    ends: int = 0  # Reroutes and PrimitiveNodes made for their inputs and outputs
 
     def expand(self, nodes: list[Any], links: dict[Any, list[Any]], path: str) -> None:
         """One graph level: its links get ids in the flat graph (`path` + id), its
         instances are expanded, and links leaving an instance leave its output Reroute."""
         outputs: dict[tuple[Any, int], str] = {}  # (instance id, slot) -> flat node id
         for raw in nodes:
-            if not isinstance(raw, dict):
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), int | str):
+                raise DocumentError(f"ComfyUI subgraph {path[:-1]}: a node has no id")
+            if not isinstance(raw.get("type"), str):
+                raise DocumentError(f"ComfyUI node {path}{raw['id']}: type must be a string")
+            sub = self.library.get(raw.get("type"))
+            if sub is None or raw.get("mode") in (MUTED, BYPASSED):
+                self.nodes.append(_copy_node(raw, path, sub))
                 continue
-            kind = raw.get("type")
-            definition = self.definitions.get(kind) if isinstance(kind, str) else None
-            if definition is None or raw.get("mode") in (MUTED, BYPASSED):
-                self.nodes.append(_copy_node(raw, path, definition))
-                continue
-            for slot in range(len(as_list(definition.get("outputs")))):
+            for slot in range(len(sub.outputs)):
                 outputs[(raw.get("id"), slot)] = f"{path}{raw.get('id')}:out{slot}"
-            self._instance(raw, definition, path)
+            self._instance(raw, sub, path)
         for link_id, (origin, slot, target, target_slot, kind) in links.items():
             if (origin, slot) in outputs:
                 origin, slot = outputs[(origin, slot)], 0
@@ -91,27 +95,15 @@ class _Flat:
                 origin, slot = f"{path[:-1]}:in{slot}", 0
             self.links.append([_flat_id(path, link_id), origin, slot, target, target_slot, kind])
 
-    def _instance(self, raw: dict[str, Any], definition: dict[str, Any], path: str) -> None:
-        instance = f"{path}{raw['id']}"
-        if instance.count(":") >= MAX_DEPTH:
-            raise DocumentError(
-                f"ComfyUI node {instance}: subgraphs nested more than {MAX_DEPTH} deep "
-                "(a subgraph that contains itself?)"
-            )
-        inner_nodes = [n for n in as_list(definition.get("nodes")) if isinstance(n, dict)]
-        self.expanded += len(inner_nodes)
-        if self.expanded > MAX_NODES:
-            raise DocumentError(
-                f"ComfyUI workflow: more than {MAX_NODES:,} nodes once its subgraphs are expanded"
-            )
-        values = host_values(raw, definition, self.definitions)
-        for slot, link in enumerate(_instance_input_links(raw, definition)):
-            self.nodes.append(_input_end(f"{instance}:in{slot}", link, values.get(slot), path))
-        prefix = f"{instance}:"
-        inner_links = link_rows(definition.get("links"))
-        for slot, _ in enumerate(as_list(definition.get("outputs"))):
-            feeding = [i for i, row in inner_links.items() if row[2:4] == [OUTPUT_NODE, slot]]
-            link_id = _flat_id(prefix, feeding[0]) if feeding else None
+    def _instance(self, raw: dict[str, Any], sub: Subgraph, path: str) -> None:
+        instance, prefix = f"{path}{raw['id']}", f"{path}{raw['id']}:"
+        values = host_values(raw, sub, self.library)
+        self._count(instance, sub, len(values.widgets))
+        for slot, link in enumerate(_instance_input_links(raw, sub)):
+            self.nodes.append(_input_end(f"{prefix}in{slot}", link, values.get(slot), path))
+        for slot in range(len(sub.outputs)):
+            link = sub.to_output.get(slot)
+            link_id = None if link is None else _flat_id(prefix, link)
             self.nodes.append(
                 {"id": f"{prefix}out{slot}", "type": "Reroute", "inputs": [{"link": link_id}]}
             )
@@ -119,37 +111,44 @@ class _Flat:
             primitive = f"{prefix}{node_id}:{widget}"
             self.nodes.append({"id": primitive, "type": "PrimitiveNode", "widgets_values": [value]})
             self.links.append([primitive, primitive, 0, f"{prefix}{node_id}", None, "*"])
-        offset = _offset(inner_nodes, raw.get("pos"))
-        placed = [_placed(n, offset, values.widgets, prefix) for n in inner_nodes]
-        self.groups.extend(_groups(definition, placed, offset))
-        self.expand(placed, inner_links, prefix)
+        offset = _offset(sub.nodes, raw.get("pos"))
+        placed = [_placed(n, offset, values.widgets) for n in sub.nodes]
+        self.groups.extend(_groups(sub, placed, offset))
+        self.expand(placed, sub.links, prefix)
+
+    def _count(self, instance: str, sub: Subgraph, overrides: int) -> None:
+        """Refuse what would not fit in a job once expanded (a few lines of JSON can
+        nest a subgraph holding two of the one below 30 levels deep)."""
+        if instance.count(":") >= MAX_DEPTH:
+            raise DocumentError(
+                f"ComfyUI node {instance}: subgraphs nested more than {MAX_DEPTH} deep "
+                "(a subgraph that contains itself?)"
+            )
+        self.inner += len(sub.nodes)
+        self.ends += len(sub.inputs) + len(sub.outputs) + overrides
+        if self.inner > MAX_NODES or self.ends > MAX_ENDS:
+            raise DocumentError(
+                f"ComfyUI workflow: more than {MAX_NODES:,} nodes once its subgraphs are expanded"
+            )
 
 
-def _instance_input_links(raw: dict[str, Any], definition: dict[str, Any]) -> list[Any]:
+def _instance_input_links(raw: dict[str, Any], sub: Subgraph) -> list[Any]:
     """Per subgraph input, the link feeding it from outside (None: nothing does). The
     instance's own input list may be shorter or in another order: like ComfyUI, match an
     entry to the subgraph input of the same name and type, else of the same name."""
-    slots = [i if isinstance(i, dict) else {} for i in as_list(definition.get("inputs"))]
-    feeding: list[Any] = [None] * len(slots)
+    feeding: list[Any] = [None] * len(sub.inputs)
     taken: set[int] = set()
     for entry in as_list(raw.get("inputs")):
         if not isinstance(entry, dict):
             continue
-        for same_type in (True, False):
-            match = next(
-                (
-                    s
-                    for s, slot in enumerate(slots)
-                    if s not in taken
-                    and slot.get("name") == entry.get("name")
-                    and (not same_type or slot.get("type") == entry.get("type"))
-                ),
-                None,
-            )
-            if match is not None:
-                taken.add(match)
-                feeding[match] = entry.get("link")
-                break
+        name = entry.get("name")
+        named = sub.input_slots.get(name, []) if isinstance(name, str) else []
+        free = [s for s in named if s not in taken]
+        typed = [s for s in free if sub.inputs[s].get("type") == entry.get("type")]
+        if free:
+            slot = (typed or free)[0]
+            taken.add(slot)
+            feeding[slot] = entry.get("link")
     return feeding
 
 
@@ -167,17 +166,15 @@ def _flat_id(path: str, local: Any) -> Any:
     return local if not path else f"{path}{local}"
 
 
-def _copy_node(raw: dict[str, Any], path: str, definition: dict[str, Any] | None) -> dict[str, Any]:
+def _copy_node(raw: dict[str, Any], path: str, sub: Subgraph | None) -> dict[str, Any]:
     """A node of this level under its flat id, its input links renamed. A muted or
     bypassed instance keeps the subgraph's slots, for bypassing by type."""
     node = {**raw, "id": _flat_id(path, raw.get("id"))}
     entries = as_list(raw.get("inputs"))
-    if definition is not None:
-        links = _instance_input_links(raw, definition)
-        slots = [s for s in as_list(definition.get("inputs")) if isinstance(s, dict)]
-        entries = [{**s, "link": link} for s, link in zip(slots, links, strict=False)]
-        outputs = [o for o in as_list(definition.get("outputs")) if isinstance(o, dict)]
-        node["outputs"] = [{"name": o.get("name"), "type": o.get("type")} for o in outputs]
+    if sub is not None:
+        links = _instance_input_links(raw, sub)
+        entries = [{**s, "link": link} for s, link in zip(sub.inputs, links, strict=True)]
+        node["outputs"] = [{"name": o.get("name"), "type": o.get("type")} for o in sub.outputs]
     node["inputs"] = [
         {**e, "link": None if e.get("link") is None else _flat_id(path, e["link"])}
         if isinstance(e, dict)
@@ -188,71 +185,64 @@ def _copy_node(raw: dict[str, Any], path: str, definition: dict[str, Any] | None
 
 
 def _placed(
-    raw: dict[str, Any],
-    offset: tuple[float, float],
-    widgets: dict[tuple[str, str], Any],
-    prefix: str,
+    raw: dict[str, Any], offset: tuple[float, float], widgets: dict[tuple[str, str], Any]
 ) -> dict[str, Any]:
     """An inner node moved to where its instance stood, with the instance's own values
     for its widgets linked in (links of this level; `expand` renames them)."""
     node = dict(raw)
-    pos = raw.get("pos")
-    if isinstance(pos, list) and len(pos) == 2 and all(isinstance(v, int | float) for v in pos):
+    pos = _point(raw.get("pos"))
+    if pos is not None:
         node["pos"] = [pos[0] + offset[0], pos[1] + offset[1]]
     own = {w: v for (n, w), v in widgets.items() if n == str(raw.get("id"))}
     if own:
         entries = [e for e in as_list(raw.get("inputs")) if isinstance(e, dict)]
         for widget in own:
             link = f"{raw.get('id')}:{widget}"  # the PrimitiveNode's link, see _instance
-            entries = [e for e in entries if _widget_name(e) != widget]
+            entries = [e for e in entries if widget_name(e) != widget]
             entries.append({"name": widget, "widget": {"name": widget}, "link": link})
         node["inputs"] = entries
     return node
 
 
-def _widget_name(entry: dict[str, Any]) -> Any:
-    widget = entry.get("widget")
-    return widget.get("name") if isinstance(widget, dict) else None
-
-
 def _offset(inner: list[dict[str, Any]], anchor: Any) -> tuple[float, float]:
     """How far to move the inner nodes so that their top left is at the instance's place."""
-    points = [n["pos"] for n in inner if _is_point(n.get("pos"))]
-    if not points or not _is_point(anchor):
+    points = [p for p in (_point(n.get("pos")) for n in inner) if p is not None]
+    at = _point(anchor)
+    if not points or at is None:
         return 0.0, 0.0
     left, top = min(p[0] for p in points), min(p[1] for p in points)
-    return anchor[0] - left, anchor[1] - top
+    return at[0] - left, at[1] - top
 
 
-def _is_point(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    )
+def _point(value: Any) -> tuple[float, float] | None:
+    """Two numbers ([x, y] or [width, height]), else None."""
+    numbers = isinstance(value, list) and len(value) == 2
+    if numbers and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return float(value[0]), float(value[1])
+    return None
 
 
 def _groups(
-    definition: dict[str, Any], placed: list[dict[str, Any]], offset: tuple[float, float]
+    sub: Subgraph, placed: list[dict[str, Any]], offset: tuple[float, float]
 ) -> list[dict[str, Any]]:
     """A group named after the subgraph around its nodes (so our editor shows where the
     part was), and the subgraph's own groups, moved with its nodes."""
     groups = []
     boxes = [
-        (n["pos"], n.get("size") if _is_point(n.get("size")) else [200, 100])
+        (pos, _point(n.get("size")) or (200.0, 100.0))
         for n in placed
-        if _is_point(n.get("pos"))
+        if (pos := _point(n.get("pos"))) is not None
     ]
     if boxes:
         left = min(p[0] for p, _ in boxes) - 20
         top = min(p[1] for p, _ in boxes) - 60
         right = max(p[0] + s[0] for p, s in boxes) + 20
         bottom = max(p[1] + s[1] for p, s in boxes) + 20
-        title = definition.get("name") if isinstance(definition.get("name"), str) else "Subgraph"
-        groups.append({"title": title, "bounding": [left, top, right - left, bottom - top]})
-    for group in as_list(definition.get("groups")):
+        groups.append({"title": sub.name, "bounding": [left, top, right - left, bottom - top]})
+    for group in sub.groups:
         bounding = group.get("bounding") if isinstance(group, dict) else None
-        if isinstance(bounding, list) and len(bounding) == 4:
-            moved = [bounding[0] + offset[0], bounding[1] + offset[1], *bounding[2:]]
+        corner = _point(bounding[:2]) if isinstance(bounding, list) else None
+        if corner is not None and isinstance(bounding, list) and len(bounding) == 4:
+            moved = [corner[0] + offset[0], corner[1] + offset[1], *bounding[2:]]
             groups.append({**group, "bounding": moved})
     return groups

@@ -4,8 +4,11 @@ inputs and outputs joined, the instance's widget values winning over the inner o
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +20,21 @@ from engine.validate import validate
 from engine.workflow import DocumentError, Link
 from formats.comfy_editor import from_comfy_ui
 from formats.comfy_editor_write import to_comfy_ui
+from formats.load import to_workflow
+from tests.comfy_templates import read
+from tests.fuzz.values import mutate
 
 ENCODE = "6f1c3a52-0000-4000-8000-000000000001"  # a subgraph: CLIP + text -> conditioning
 TWICE = "6f1c3a52-0000-4000-8000-000000000002"  # a subgraph holding two ENCODE instances
+
+
+# Real templates: plain, nested with a bypassed instance, proxyWidgets, instance values.
+FUZZED = (
+    "flux_dev_checkpoint_example.json",
+    "flux1_dev_uso_reference_image_gen.json",
+    "image_flux2_klein_text_to_image.json",
+    "3d_hunyuan3d-v2.1.json",
+)
 
 
 @pytest.fixture(scope="module")
@@ -208,9 +223,7 @@ def test_a_node_type_we_lack_inside_a_subgraph_is_named_with_its_path(
     workflow = from_comfy_ui(document(encode_instance(), subgraph), registry)
     problems = validate(workflow, registry, Settings.at(tmp_path), targets=["20"])
     unknown = [p for p in problems if p.code == "unknown_node_type"]
-    assert [(p.node, p.message) for p in unknown] == [
-        ("10:1", "unknown node type 'FancyEncoder'")
-    ]
+    assert [(p.node, p.message) for p in unknown] == [("10:1", "unknown node type 'FancyEncoder'")]
 
 
 def test_a_subgraph_that_holds_itself_is_refused_by_name(registry: Registry) -> None:
@@ -258,3 +271,38 @@ def test_the_inner_nodes_stand_where_the_instance_stood_in_a_group_of_its_name(
     assert [(g.title, g.bounding) for g in workflow.groups] == [
         ("Encode", (480.0, 240.0, 440.0, 280.0))
     ]
+
+
+def test_mutated_subgraph_documents_import_or_are_refused_with_a_message(
+    registry: Registry,
+) -> None:
+    """Evil values, deletions and wrong containers anywhere in a real subgraph template:
+    never a traceback (a server would answer 500)."""
+    rng = random.Random(5)
+    starts = [read(name) for name in FUZZED]
+    for case in range(1_500):
+        with contextlib.suppress(DocumentError):
+            to_workflow(mutate(starts[case % len(starts)], rng, rng.randint(1, 4)), registry)
+
+
+def test_wide_subgraphs_flatten_in_linear_time(registry: Registry) -> None:
+    """2,000 inputs each feeding its own node's widget, in one instance: well under a
+    second (a lookup per pair of input and link would take minutes)."""
+    width = 2_000
+    subgraph = {
+        "id": ENCODE,
+        "inputs": [{"name": f"text{i}", "type": "STRING"} for i in range(width)],
+        "outputs": [],
+        "nodes": [
+            {"id": i, "type": "Note", "inputs": [{"name": "text", "widget": {"name": "text"}}]}
+            for i in range(width)
+        ],
+        "links": [
+            {"id": i, "origin_id": -10, "origin_slot": i, "target_id": i, "target_slot": 0}
+            for i in range(width)
+        ],
+    }
+    instance = encode_instance(widgets_values=[f"v{i}" for i in range(width)])
+    started = time.perf_counter()
+    from_comfy_ui(document(instance, subgraph), registry)
+    assert time.perf_counter() - started < 1.0
