@@ -21,7 +21,8 @@ Importing: notes are dropped; a Reroute is followed to its source; a PrimitiveNo
 goes into the widget it feeds; a muted node (mode 2) is dropped and what it fed is left
 unset, as when ComfyUI queues the graph; a bypassed node (mode 4) is dropped and each link
 through it joined to its input of the same type, by ComfyUI's frontend rule (the same slot
-if its type matches, else the first input of the wanted type).
+if its type matches, else the first input of the wanted type). Subgraphs are flattened
+first (`comfy_subgraphs`), so all of this applies inside them too.
 """
 
 from __future__ import annotations
