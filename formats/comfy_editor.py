@@ -66,7 +66,7 @@ def from_comfy_ui(data: dict[str, Any], registry: Registry) -> Workflow:
     nodes: dict[str, WorkflowNode] = {}
     for raw in kept:
         spec = registry.by_comfy(raw["type"]) or registry.get(raw["type"])
-        inputs = _widget_inputs(raw.get("widgets_values"), spec) if spec else {}
+        inputs = _widget_inputs(_saved_values(raw), spec) if spec else {}
         for name in _list(_ours(raw).get("unset")):
             if isinstance(name, str):
                 inputs.pop(name, None)
@@ -122,6 +122,13 @@ def _widget_inputs(values: Any, spec: NodeSpec) -> dict[str, Any]:
         if isinstance(control, bool) or (isinstance(control, str) and control in CONTROL_VALUES):
             position += 1
     return inputs
+
+
+def _saved_values(raw: dict[str, Any]) -> Any:
+    """The positional list, as ComfyUI's frontend restores by default; current saves also
+    key them by name (`widgets_values_named`, sometimes stale), used when the list is absent."""
+    values = raw.get("widgets_values")
+    return raw.get("widgets_values_named") if values is None else values
 
 
 @dataclass(frozen=True)

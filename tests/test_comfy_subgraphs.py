@@ -306,3 +306,16 @@ def test_wide_subgraphs_flatten_in_linear_time(registry: Registry) -> None:
     started = time.perf_counter()
     from_comfy_ui(document(instance, subgraph), registry)
     assert time.perf_counter() - started < 1.0
+
+
+def test_values_saved_only_by_name_fill_the_widgets(registry: Registry) -> None:
+    """Current saves add `widgets_values_named`; the positional list wins when both are
+    there (ComfyUI's default), the names serve when it is missing."""
+    subgraph = encode_subgraph()
+    inner = subgraph["nodes"][0]
+    inner["widgets_values_named"] = {"text": "by name"}
+    workflow = from_comfy_ui(document(encode_instance(), subgraph), registry)
+    assert workflow.nodes["10:1"].inputs["text"] == "inner text"
+    del inner["widgets_values"]
+    workflow = from_comfy_ui(document(encode_instance(), subgraph), registry)
+    assert workflow.nodes["10:1"].inputs["text"] == "by name"
