@@ -319,3 +319,37 @@ def test_values_saved_only_by_name_fill_the_widgets(registry: Registry) -> None:
     del inner["widgets_values"]
     workflow = from_comfy_ui(document(encode_instance(), subgraph), registry)
     assert workflow.nodes["10:1"].inputs["text"] == "by name"
+
+
+def test_reroutes_primitives_and_bypassed_nodes_inside_a_subgraph_resolve_as_at_the_top(
+    registry: Registry,
+) -> None:
+    """Inside: the CLIP goes through a Reroute and a bypassed Conditioning Zero Out sits
+    behind the encoder; a PrimitiveNode feeds the prompt."""
+    subgraph = encode_subgraph()
+    subgraph["inputs"].pop()  # the prompt now comes from the PrimitiveNode
+    subgraph["nodes"] += [
+        {"id": 2, "type": "Reroute", "inputs": [{"name": "", "type": "*", "link": 1}]},
+        {"id": 3, "type": "PrimitiveNode", "widgets_values": ["from a primitive"]},
+        {
+            "id": 4,
+            "type": "ConditioningZeroOut",
+            "mode": 4,
+            "inputs": [{"name": "conditioning", "type": "CONDITIONING", "link": 5}],
+            "outputs": [{"name": "CONDITIONING", "type": "CONDITIONING"}],
+        },
+    ]
+    subgraph["links"] = [
+        {"id": 1, "origin_id": -10, "origin_slot": 0, "target_id": 2, "target_slot": 0},
+        {"id": 6, "origin_id": 2, "origin_slot": 0, "target_id": 1, "target_slot": 0},
+        {"id": 2, "origin_id": 3, "origin_slot": 0, "target_id": 1, "target_slot": 1},
+        {"id": 5, "origin_id": 1, "origin_slot": 0, "target_id": 4, "target_slot": 0},
+        {"id": 3, "origin_id": 4, "origin_slot": 0, "target_id": -20, "target_slot": 0},
+    ]
+    subgraph["nodes"][0]["inputs"][0]["link"] = 6
+    workflow = from_comfy_ui(document(encode_instance(), subgraph), registry)
+    assert set(workflow.nodes) == {"4", "10:1", "20"}
+    assert workflow.nodes["10:1"].inputs["clip"] == Link(node="4", output="clip")
+    assert workflow.nodes["10:1"].inputs["text"] == "from a primitive"
+    zero_out = workflow.nodes["20"].inputs["conditioning"]
+    assert zero_out == Link(node="10:1", output="conditioning")
