@@ -74,13 +74,14 @@ class Library:
     """The document's subgraphs by id, with what is worked out once per subgraph."""
 
     def __init__(self, data: dict[str, Any]) -> None:
-        definitions = data.get("definitions")
-        found = definitions.get("subgraphs") if isinstance(definitions, dict) else None
-        self.subgraphs = {
-            d["id"]: Subgraph.read(d)
-            for d in as_list(found)
-            if isinstance(d, dict) and isinstance(d.get("id"), str)
-        }
+        self.subgraphs: dict[str, Subgraph] = {}
+        # A definition may carry its own `definitions` (ComfyUI's schema allows it); ids
+        # are UUIDs, so all of them share one table (the first of an id wins).
+        level, depth = _defined_in(data), 0
+        while level and depth <= MAX_DEPTH:
+            for raw in level:
+                self.subgraphs.setdefault(raw["id"], Subgraph.read(raw))
+            level, depth = [d for raw in level for d in _defined_in(raw)], depth + 1
         self._widget_slots: dict[str, list[int]] = {}
 
     def get(self, kind: Any) -> Subgraph | None:
@@ -108,6 +109,12 @@ class Library:
                 if inner and inner[0] in self.widget_slots(nested, depth + 1):
                     return True
         return False
+
+
+def _defined_in(graph: dict[str, Any]) -> list[dict[str, Any]]:
+    definitions = graph.get("definitions")
+    found = definitions.get("subgraphs") if isinstance(definitions, dict) else None
+    return [d for d in as_list(found) if isinstance(d, dict) and isinstance(d.get("id"), str)]
 
 
 @dataclass

@@ -353,3 +353,20 @@ def test_reroutes_primitives_and_bypassed_nodes_inside_a_subgraph_resolve_as_at_
     assert workflow.nodes["10:1"].inputs["text"] == "from a primitive"
     zero_out = workflow.nodes["20"].inputs["conditioning"]
     assert zero_out == Link(node="10:1", output="conditioning")
+
+
+def test_a_subgraph_defined_inside_another_definition_is_found(registry: Registry) -> None:
+    """ComfyUI's schema lets a definition carry its own `definitions.subgraphs`."""
+    twice = {
+        "id": TWICE,
+        "inputs": [{"name": "clip", "type": "CLIP"}],
+        "outputs": [{"name": "CONDITIONING", "type": "CONDITIONING"}],
+        "nodes": [{"id": 5, "type": ENCODE, "inputs": [{"name": "clip", "link": 1}]}],
+        "links": [
+            {"id": 1, "origin_id": -10, "origin_slot": 0, "target_id": 5, "target_slot": 0},
+            {"id": 2, "origin_id": 5, "origin_slot": 0, "target_id": -20, "target_slot": 0},
+        ],
+        "definitions": {"subgraphs": [encode_subgraph()]},
+    }
+    workflow = from_comfy_ui(document(encode_instance(type=TWICE), twice), registry)
+    assert workflow.nodes["20"].inputs["conditioning"] == Link(node="10:5:1", output="conditioning")
