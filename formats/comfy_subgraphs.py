@@ -47,6 +47,7 @@ from formats.comfy_subgraph_values import (
 
 MUTED, BYPASSED = 2, 4  # litegraph's LGraphEventMode.NEVER and .BYPASS
 MAX_ENDS = 4 * MAX_NODES  # Reroutes standing for subgraph inputs and outputs
+MAX_ROOM_MAKING = 64  # instances on one level past which neighbours are left in place
 
 
 def flatten_subgraphs(data: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +75,7 @@ class _Flat:
         """One graph level: its links get ids in the flat graph (`path` + id), its
         instances are expanded, and links leaving an instance leave its output Reroute."""
         outputs: dict[tuple[Any, int], str] = {}  # (instance id, slot) -> flat node id
-        for raw in nodes:
+        for raw in _make_room(nodes, self.library):
             if not isinstance(raw, dict) or not isinstance(raw.get("id"), int | str):
                 raise DocumentError(f"ComfyUI subgraph {path[:-1]}: a node has no id")
             if not isinstance(raw.get("type"), str):
@@ -124,7 +125,7 @@ class _Flat:
                 f"ComfyUI node {instance}: subgraphs nested more than {MAX_DEPTH} deep "
                 "(a subgraph that contains itself?)"
             )
-        self.inner += len(sub.nodes)
+        self.inner += len(sub.nodes) + 1  # the instance too: an empty subgraph costs work
         self.ends += len(sub.inputs) + len(sub.outputs) + overrides
         if self.inner > MAX_NODES or self.ends > MAX_ENDS:
             raise DocumentError(
@@ -204,6 +205,57 @@ def _placed(
     return node
 
 
+def _make_room(nodes: list[Any], library: Library) -> list[Any]:
+    """The nodes of one level, those right of or below an instance moved on by as much as
+    its subgraph's nodes are wider or taller than the instance's box, so that the nodes
+    taking its place do not cover its neighbours. (Cosmetic: skipped on crowded levels.)"""
+    moved = list(nodes)
+    instances = [i for i, raw in enumerate(nodes) if _expands(raw, library)]
+    if len(instances) > MAX_ROOM_MAKING:
+        return moved
+    for index in instances:
+        raw, sub = moved[index], library.get(nodes[index]["type"])
+        at, size = _point(raw.get("pos")), _point(raw.get("size")) or (200.0, 100.0)
+        extent = _extent(sub.nodes) if sub else None
+        if at is None or extent is None:
+            continue
+        right, bottom = at[0] + size[0], at[1] + size[1]
+        dx, dy = max(0.0, extent[0] - size[0]), max(0.0, extent[1] - size[1])
+        for other, node in enumerate(moved):
+            pos = _point(node.get("pos")) if isinstance(node, dict) else None
+            if other == index or pos is None:
+                continue
+            below = pos[1] >= bottom and at[0] <= pos[0] < at[0] + extent[0]
+            shifted = (pos[0] + dx if pos[0] >= right else pos[0], pos[1] + dy if below else pos[1])
+            if shifted != pos:
+                moved[other] = {**node, "pos": list(shifted)}
+    return moved
+
+
+def _expands(raw: Any, library: Library) -> bool:
+    found = isinstance(raw, dict) and library.get(raw.get("type")) is not None
+    return found and raw.get("mode") not in (MUTED, BYPASSED)
+
+
+def _extent(inner: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """Width and height of the box around a subgraph's nodes."""
+    bounds = _bounds(inner)
+    return None if bounds is None else (bounds[2] - bounds[0], bounds[3] - bounds[1])
+
+
+def _bounds(nodes: list[dict[str, Any]]) -> tuple[float, float, float, float] | None:
+    """Left, top, right and bottom of the nodes that have a position."""
+    boxes = [
+        (pos, _point(n.get("size")) or (200.0, 100.0))
+        for n in nodes
+        if (pos := _point(n.get("pos"))) is not None
+    ]
+    if not boxes:
+        return None
+    left, top = min(p[0] for p, _ in boxes), min(p[1] for p, _ in boxes)
+    return left, top, max(p[0] + s[0] for p, s in boxes), max(p[1] + s[1] for p, s in boxes)
+
+
 def _offset(inner: list[dict[str, Any]], anchor: Any) -> tuple[float, float]:
     """How far to move the inner nodes so that their top left is at the instance's place."""
     points = [p for p in (_point(n.get("pos")) for n in inner) if p is not None]
@@ -228,16 +280,9 @@ def _groups(
     """A group named after the subgraph around its nodes (so our editor shows where the
     part was), and the subgraph's own groups, moved with its nodes."""
     groups = []
-    boxes = [
-        (pos, _point(n.get("size")) or (200.0, 100.0))
-        for n in placed
-        if (pos := _point(n.get("pos"))) is not None
-    ]
-    if boxes:
-        left = min(p[0] for p, _ in boxes) - 20
-        top = min(p[1] for p, _ in boxes) - 60
-        right = max(p[0] + s[0] for p, s in boxes) + 20
-        bottom = max(p[1] + s[1] for p, s in boxes) + 20
+    bounds = _bounds(placed)
+    if bounds is not None:  # a margin, and room for the title above
+        left, top, right, bottom = bounds[0] - 20, bounds[1] - 60, bounds[2] + 20, bounds[3] + 20
         groups.append({"title": sub.name, "bounding": [left, top, right - left, bottom - top]})
     for group in sub.groups:
         bounding = group.get("bounding") if isinstance(group, dict) else None

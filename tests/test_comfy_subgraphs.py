@@ -370,3 +370,15 @@ def test_a_subgraph_defined_inside_another_definition_is_found(registry: Registr
     }
     workflow = from_comfy_ui(document(encode_instance(type=TWICE), twice), registry)
     assert workflow.nodes["20"].inputs["conditioning"] == Link(node="10:5:1", output="conditioning")
+
+
+def test_neighbours_right_of_an_instance_move_over_to_make_room_for_its_nodes(
+    registry: Registry,
+) -> None:
+    """The instance is 100 wide at x 500; its subgraph's node is 400 wide."""
+    data = document(encode_instance(size=[100, 50]))
+    data["nodes"][2]["pos"] = [700, 300]  # Conditioning Zero Out, right of the instance
+    data["nodes"][0]["pos"] = [100, 300]  # the loader, left of it
+    workflow = from_comfy_ui(data, registry)
+    assert workflow.nodes["20"].ui is not None and workflow.nodes["20"].ui.pos == (1000.0, 300.0)
+    assert workflow.nodes["4"].ui is not None and workflow.nodes["4"].ui.pos == (100.0, 300.0)

@@ -1,5 +1,6 @@
 """A ComfyUI workflow built from a subgraph opens in our editor (which has no subgraphs):
-the subgraph's nodes stand where its instance stood, inside a group of its name."""
+the subgraph's nodes stand where its instance stood, inside a group of its name, and the
+node right of the instance moves over to make room."""
 
 from __future__ import annotations
 
