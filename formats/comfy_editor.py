@@ -21,7 +21,8 @@ Importing: notes are dropped; a Reroute is followed to its source; a PrimitiveNo
 goes into the widget it feeds; a muted node (mode 2) is dropped and what it fed is left
 unset, as when ComfyUI queues the graph; a bypassed node (mode 4) is dropped and each link
 through it joined to its input of the same type, by ComfyUI's frontend rule (the same slot
-if its type matches, else the first input of the wanted type).
+if its type matches, else the first input of the wanted type). Subgraphs are flattened
+first (`comfy_subgraphs`), so all of this applies inside them too.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pydantic import ValidationError
 from engine.node import NodeSpec
 from engine.registry import Registry
 from engine.workflow import DocumentError, Group, Link, NodeUI, Workflow, WorkflowNode
+from formats.comfy_subgraphs import flatten_subgraphs
 
 VERSION = 0.4
 OURS = "diffgraph"  # our key in node properties and in the top-level `extra`
@@ -55,6 +57,8 @@ def from_comfy_ui(data: dict[str, Any], registry: Registry) -> Workflow:
             raise DocumentError(f"ComfyUI workflow: node #{index} has no id")
         if not isinstance(raw.get("type"), str):
             raise DocumentError(f"ComfyUI node {raw['id']}: type must be a string")
+    data = flatten_subgraphs(data)  # nodes inside subgraphs take their place, ids "56:51"
+    raw_nodes = data["nodes"]
     by_key: dict[str, dict[str, Any]] = {str(raw["id"]): raw for raw in raw_nodes}
     links = _links(data.get("links"))
     kept = [r for r in raw_nodes if r["type"] not in UI_ONLY and _mode(r) not in (MUTED, BYPASSED)]
@@ -62,7 +66,7 @@ def from_comfy_ui(data: dict[str, Any], registry: Registry) -> Workflow:
     nodes: dict[str, WorkflowNode] = {}
     for raw in kept:
         spec = registry.by_comfy(raw["type"]) or registry.get(raw["type"])
-        inputs = _widget_inputs(raw.get("widgets_values"), spec) if spec else {}
+        inputs = _widget_inputs(_saved_values(raw), spec) if spec else {}
         for name in _list(_ours(raw).get("unset")):
             if isinstance(name, str):
                 inputs.pop(name, None)
@@ -118,6 +122,13 @@ def _widget_inputs(values: Any, spec: NodeSpec) -> dict[str, Any]:
         if isinstance(control, bool) or (isinstance(control, str) and control in CONTROL_VALUES):
             position += 1
     return inputs
+
+
+def _saved_values(raw: dict[str, Any]) -> Any:
+    """The positional list, as ComfyUI's frontend restores by default; current saves also
+    key them by name (`widgets_values_named`, sometimes stale), used when the list is absent."""
+    values = raw.get("widgets_values")
+    return raw.get("widgets_values_named") if values is None else values
 
 
 @dataclass(frozen=True)
