@@ -27,7 +27,6 @@ SIDE = 128
 # Templates that use only nodes we have but ask for what those nodes lack (strict: a fix
 # turns them into failures here, to be moved out of this list).
 GAPS = {
-    "image_anima_preview.json": "the er_sde sampler",
     "sd3.5_large_blur.json": "Apply ControlNet's optional vae input (SD3 ControlNets)",
     "sd3.5_large_canny_controlnet_example.json": "Apply ControlNet's optional vae input",
 }
