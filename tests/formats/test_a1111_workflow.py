@@ -325,8 +325,6 @@ def test_a1111_only_prompt_syntax_is_noted(registry: Registry) -> None:
 def test_a_model_upscaler_we_have_runs_before_the_resize(
     registry: Registry, settings: Settings
 ) -> None:
-    if registry.by_comfy("UpscaleModelLoader") is None:
-        pytest.skip("this build has no upscale-model nodes")
     models_home(settings, {"upscale_models/4x-UltraSharp.pth": b"x"})
     workflow = from_infotext(PIXEL_HIRES, registry, settings)
     [loader] = [
