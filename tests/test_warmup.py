@@ -65,3 +65,13 @@ def test_a_run_waits_for_the_warm_up_and_the_setting_turns_it_off(
     executor.run(parse_workflow({"nodes": {}}))  # arrives during the warm-up
     assert not executor.warm_up.running  # it ran after the imports, never beside them
     assert isinstance(sys.modules[slow_module], ModuleType)
+
+
+def test_a_ray_worker_warms_up_as_it_starts_unless_told_not_to(tmp_path: Path) -> None:
+    from apps.cluster.worker import RenderWorker
+
+    cold = RenderWorker(Settings.at(tmp_path / "cold", warm_imports=False), threads=1)
+    assert not cold.executor.warm_up.running and cold.executor.warm_up.seconds is None
+    worker = RenderWorker(Settings.at(tmp_path / "warm"), threads=1)
+    assert worker.executor.warm_up.wait(120)
+    assert worker.executor.warm_up.seconds is not None and not worker.executor.warm_up.failures
