@@ -36,6 +36,7 @@ from engine.plan import FingerprintError, Plan, make_plan
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.validate import Problem, output_nodes, validate
+from engine.warmup import WarmUp
 from engine.workflow import Link, Workflow
 
 Status = Literal["success", "invalid", "failed", "interrupted"]
@@ -79,6 +80,14 @@ class Executor:
         self._running: str | None = None  # the run in progress
         self._stop_on_start: str | None = None  # a run interrupted before it began
         self._one_at_a_time = threading.Lock()
+        self.warm_up = WarmUp()  # started by the server/worker once ready; runs wait for it
+
+    def warm_imports(self) -> bool:
+        """Import in the background what the packs' first runs need (their `WARM_IMPORTS`),
+        unless the settings turn it off; False when nothing was started."""
+        if not self.settings.warm_imports:
+            return False
+        return self.warm_up.start(self.registry.warm_imports)
 
     def interrupt(self, run_id: str | None = None) -> None:
         """Ask a run to stop (from any thread); it stops within one step. Without `run_id`,
@@ -117,6 +126,7 @@ class Executor:
         emit = listener or _ignore
         result = RunResult(run_id or uuid.uuid4().hex, "success")
         with self._one_at_a_time:
+            self.warm_up.wait()  # never import the same packages on two threads at once
             self._begin(result.run_id)
             try:
                 self._validate_plan_execute(workflow, targets, result, emit)

@@ -43,6 +43,8 @@ class Registry:
         self._specs: dict[str, NodeSpec] = {}
         self._comfy: dict[str, NodeSpec] = {}
         self.failures: list[PackFailure] = []
+        # Modules packs want imported ahead of their first use (`engine.warmup`), in order.
+        self.warm_imports: list[str] = []
 
     @classmethod
     def discover(
@@ -102,6 +104,9 @@ class Registry:
             spec = spec_of(cls)
             assert spec is not None
             self.add(replace(spec, pack=name))
+        for module in getattr(pack, "WARM_IMPORTS", ()):
+            if module not in self.warm_imports:
+                self.warm_imports.append(module)
 
     def add(self, spec: NodeSpec) -> None:
         known = self._specs.get(spec.id)

@@ -53,6 +53,9 @@ class Settings:
     dtype: str | None = None  # force "float32", "float16", "bfloat16"
     threads: int | None = None  # CPU threads for torch; None: torch's default (all cores)
     extra_model_paths: tuple[Path, ...] = ()  # ComfyUI-style extra_model_paths.yaml files
+    # Import torch/diffusers in the background once serving (engine.warmup); off for
+    # measuring start-up or the cold first load.
+    warm_imports: bool = True
 
     @classmethod
     def at(cls, base_dir: str | Path, **overrides: Any) -> Settings:

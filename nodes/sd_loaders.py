@@ -20,6 +20,11 @@ from engine.types import Clip, ControlNet, Model, Vae
 from nodes.footprints import costs
 from nodes.footprints.formulas import hook
 
+# Imported in the background once the server is up (`engine.warmup`): torch, then every
+# family's loading code, which pulls in diffusers' UNet/VAE and transformers' CLIP/T5. The
+# first Load Checkpoint otherwise spends most of its time on these imports.
+WARM_IMPORTS = ("torch", "nodes.ops.families.files")
+
 
 def model_file(settings: Settings, kind: str, name: str) -> Path:
     return ModelPaths.from_settings(settings).resolve(kind, name)

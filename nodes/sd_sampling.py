@@ -13,6 +13,9 @@ from engine.types import Conditioning, Latent, Model
 from nodes.footprints import costs
 from nodes.footprints.formulas import hook
 
+# Imported in the background once the server is up (`engine.warmup`); cheap once torch is in.
+WARM_IMPORTS = ("nodes.ops.sampling.sample", "nodes.ops.text.encoding", "nodes.ops.pixels.vae")
+
 # The one list of names; tests check they match the registries in nodes.ops.
 SAMPLER_NAMES = (
     "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2",

@@ -92,6 +92,8 @@ def _serve(settings: Settings, registry: Registry, args: argparse.Namespace) -> 
         settings = replace(settings, ram_budget=int(args.ram_budget_gb * 1024 * MIB))
     if args.vram_budget_gb is not None:
         settings = replace(settings, vram_budget=int(args.vram_budget_gb * 1024 * MIB))
+    if args.no_warm_imports:
+        settings = replace(settings, warm_imports=False)
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -206,6 +208,12 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--threads", type=_positive, help="CPU threads for torch (default: all cores)"
+    )
+    serve.add_argument(
+        "--no-warm-imports",
+        action="store_true",
+        help="do not import torch/diffusers in the background once serving (the first "
+        "model load then pays them; for measuring start-up)",
     )
     limits = serve.add_argument_group("what one job may use (refused before it is queued)")
     limits.add_argument(

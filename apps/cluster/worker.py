@@ -55,6 +55,7 @@ class RenderWorker:
             threads=threads or settings.threads,
         )
         self.executor = Executor(Registry.discover(self.settings), self.settings)
+        self.executor.warm_imports()  # the actor answers at once; its first job waits for it
         self.incarnation = uuid.uuid4().hex[:12]  # new after every restart
         self._store_log: list[StoreEvent] = []
         self.executor.models.add_listener(self._store_log.append)

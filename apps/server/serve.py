@@ -55,6 +55,9 @@ async def _serve(app: web.Application, config: ServerConfig) -> None:
     await site.start()
     host, port = runner.addresses[0][:2]
     print(f"diffgraph serving on http://{host}:{port}/", flush=True)
+    if config.ray is None:  # on Ray the workers load models, and warm up themselves
+        # Only now, so that readiness never waits on torch; the first load then does not.
+        app[SERVICES].executor.warm_imports()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -65,9 +65,12 @@ class Source:
             return dict(json.loads(embedded))
         return load_config(d.family, component, d.inpaint and component == "unet")
 
-    def tensors(self, component: str) -> dict[str, torch.Tensor]:
-        """The component's tensors in the file's own layout and names."""
-        return read_tensors(self.path, lambda keys: self.detection.keys_of(component, keys))
+    def tensors(self, component: str, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+        """The component's tensors in the file's own layout and names; floating ones in
+        `dtype` when given (the dtype the model will compute in: converted as they are
+        read, so no second full copy in the stored dtype is ever held)."""
+        keys = self.detection.keys_of
+        return read_tensors(self.path, lambda names: keys(component, names), dtype)
 
 
 def build_unet(source: Source, devices: DevicePolicy) -> UNet2DConditionModel:
@@ -77,7 +80,8 @@ def build_unet(source: Source, devices: DevicePolicy) -> UNet2DConditionModel:
     else:
         with torch.device("meta"):
             unet = UNet2DConditionModel.from_config(config)
-        state = L.unet_from_ldm(source.tensors("unet"), config, source.detection.unet_prefix)
+        tensors = source.tensors("unet", devices.dtype)
+        state = L.unet_from_ldm(tensors, config, source.detection.unet_prefix)
         fill_model(unet, state, "UNet", source.path)
     return place(unet, devices)
 
@@ -89,10 +93,11 @@ def build_vae(source: Source, devices: DevicePolicy, prefix: str | None = None) 
         config = source.config("vae")
         with torch.device("meta"):
             vae = AutoencoderKL.from_config(config)
-        tensors = source.tensors("vae")
+        # Half-precision VAEs overflow for some families (SDXL): those run in float32.
+        dtype = torch.float32 if config.get("force_upcast") else devices.dtype
+        tensors = source.tensors("vae", dtype)
         state = L.vae_from_ldm(tensors, config, source.detection.vae_prefix or "")
         fill_model(vae, state, "VAE", source.path)
-    # Half-precision VAEs overflow for some families (SDXL): those run in float32.
     upcast = bool(getattr(vae.config, "force_upcast", False))
     return place(vae, devices, torch.float32 if upcast else None)
 
@@ -120,7 +125,7 @@ def build_text_encoders(source: Source, devices: DevicePolicy) -> TextEncoders:
             with torch.device("meta"):
                 model = _text_model(config, pooled)
             convert = L.clip_from_ldm if slot.style == "clip" else L.open_clip_from_ldm
-            state = convert(source.tensors(slot.component), model, slot.prefix)
+            state = convert(source.tensors(slot.component, devices.dtype), model, slot.prefix)
             fill_model(model, state, f"text encoder {slot.component}", source.path)
         layers = int(model.config.num_hidden_layers)
         # SD1 reads the last layer; SD2 the 23rd of OpenCLIP's 24 (a 23-layer diffusers

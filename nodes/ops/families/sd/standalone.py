@@ -43,8 +43,13 @@ class _VaeFile(Source):
         embedded = self.metadata.get(f"{META}vae_config")
         return dict(json.loads(embedded)) if embedded else load_config("sd1", "vae")
 
-    def tensors(self, component: str) -> dict[str, torch.Tensor]:
-        return read_tensors(self.path, lambda keys: [k for k in keys if k.startswith(self.prefix)])
+    def tensors(self, component: str, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+        prefix = self.prefix
+        return read_tensors(
+            self.path,
+            lambda names: [k for k in names if k.startswith(prefix)],
+            dtype,
+        )
 
 
 def load_vae(path: Path, store: ModelStore, devices: DevicePolicy) -> Vae:
@@ -54,7 +59,8 @@ def load_vae(path: Path, store: ModelStore, devices: DevicePolicy) -> Vae:
         config = source.config("vae")
         with torch.device("meta"):
             vae = AutoencoderKL.from_config(config)
-        fill_model(vae, L.vae_from_ldm(source.tensors("vae"), config, source.prefix), "VAE", path)
+        tensors = source.tensors("vae", torch.float32)  # converted as read: no fp16 copy held
+        fill_model(vae, L.vae_from_ldm(tensors, config, source.prefix), "VAE", path)
         return place(vae, devices, torch.float32)
 
     handle = store.handle(ModelKey("vae", str(path), file_fingerprint(path)), build)
