@@ -52,7 +52,7 @@ def _build(component: str, config: dict[str, Any], pooled: bool) -> torch.nn.Mod
     return cls(CLIPTextConfig.from_dict(clean))
 
 
-def _fill(module: torch.nn.Module, dtype: torch.dtype, generator: torch.Generator) -> None:
+def _fill(module: torch.nn.Module, generator: torch.Generator) -> None:
     """Seeded weights of a sensible scale, drawn straight in the target dtype's storage."""
     for name, param in module.named_parameters():
         data = param.data
@@ -63,17 +63,25 @@ def _fill(module: torch.nn.Module, dtype: torch.dtype, generator: torch.Generato
         # Drawn in fp32 one tensor at a time (randn has no fp16 kernel on every CPU build);
         # the peak is one fp32 tensor, not the model.
         data.copy_(torch.randn(data.shape, generator=generator) * std)
-    del dtype
 
 
 def random_state(
-    component: str, config: dict[str, Any], dtype: torch.dtype, seed: int, pooled: bool = False
+    component: str,
+    config: dict[str, Any],
+    dtype: torch.dtype,
+    seed: int,
+    pooled: bool = False,
+    device: str = "cpu",
 ) -> dict[str, torch.Tensor]:
-    """A component's diffusers state dict with random weights, built without an fp32 copy."""
+    """A component's diffusers state dict with random weights, built without an fp32 copy.
+
+    device="meta" gives the shapes alone, at no cost (to check a layout).
+    """
     with torch.device("meta"):
         model = _build(component, config, pooled).to(dtype)
-    model = model.to_empty(device="cpu")
-    _fill(model, dtype, torch.Generator().manual_seed(seed))
+    if device != "meta":
+        model = model.to_empty(device=device)
+        _fill(model, torch.Generator().manual_seed(seed))
     state = model.state_dict()
     params = {name for name, _ in model.named_parameters()}
     # Buffers would be left uninitialised by to_empty: the published models persist none.
@@ -84,14 +92,21 @@ def random_state(
 
 
 def random_checkpoint(
-    family: str, dtype: torch.dtype, seed: int = 0, configs: Configs | None = None
+    family: str,
+    dtype: torch.dtype,
+    seed: int = 0,
+    configs: Configs | None = None,
+    device: str = "cpu",
 ) -> dict[str, torch.Tensor]:
-    """The original-layout state dict of a random `family` ("sd1", "sdxl") checkpoint."""
+    """The original-layout state dict of a random `family` ("sd1", "sdxl") checkpoint, from
+    the shipped configs unless `configs` are given (the tests pass tiny ones)."""
     configs = configs or shipped_configs(family)
-    unet = random_state("unet", configs["unet"], dtype, seed)
-    vae = random_state("vae", configs["vae"], dtype, seed + 1)
+    unet = random_state("unet", configs["unet"], dtype, seed, device=device)
+    vae = random_state("vae", configs["vae"], dtype, seed + 1, device=device)
     texts = {
-        component: random_state(component, configs[component], dtype, seed + 2 + i, pooled)
+        component: random_state(
+            component, configs[component], dtype, seed + 2 + i, pooled, device=device
+        )
         for i, (component, (_, _, pooled)) in enumerate(ROLES[family].items())
     }
     return to_single_file(family, unet, configs["unet"], vae, texts)  # type: ignore[arg-type]

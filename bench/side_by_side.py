@@ -57,12 +57,13 @@ class RunTimes:
 
     ready: float  # process start to HTTP ready
     loader: float  # the checkpoint loader node
-    step: float  # median sampler step
+    first_step: float  # the sampler's start to its first step (pays deferred loading)
+    step: float  # median sampler step after the first
     decode: float  # VAE decode node
     first_image: float  # process start to the save node's `executed`
     peak_rss_mb: float
 
-    METRICS = ("ready", "loader", "step", "decode", "first_image", "peak_rss_mb")
+    METRICS = ("ready", "loader", "first_step", "step", "decode", "first_image", "peak_rss_mb")
 
 
 def node_spans(messages: Sequence[Message]) -> dict[str, tuple[float, float]]:
@@ -103,12 +104,13 @@ def run_times(messages: Sequence[Message], started: float, ready: float, rss_mb:
     if not executed:
         raise ValueError("the save node never reported `executed`")
     steps = step_times(messages)
-    # The first step also pays one-off work (the model moved into place, noise drawn): the
-    # median of the rest is the steady step.
+    # The first step also pays one-off work (ComfyUI moves and casts the weights there, not in
+    # its loader node): it is shown apart, and the median of the rest is the steady step.
     steady = steps[1:] or steps
     return RunTimes(
         ready=ready - started,
         loader=spans[LOADER][1] - spans[LOADER][0],
+        first_step=steps[0] if steps else float("nan"),
         step=statistics.median(steady) if steady else float("nan"),
         decode=spans[DECODE][1] - spans[DECODE][0],
         first_image=executed[0] - started,
