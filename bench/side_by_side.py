@@ -8,6 +8,7 @@ message to the next one; a sampler step is the gap between consecutive `progress
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ PROMPT = "beautiful scenery nature glass bottle landscape, , purple galaxy bottl
 NEGATIVE = "text, watermark"
 
 
-def default_graph(ckpt_name: str, size: int = 512, steps: int = 20, seed: int = 0) -> dict[str, Any]:
+def default_graph(
+    ckpt_name: str, size: int = 512, steps: int = 20, seed: int = 0
+) -> dict[str, Any]:
     """ComfyUI's default txt2img graph in API format (same node ids), with the checkpoint,
     image size, step count and seed set."""
 
@@ -87,7 +90,7 @@ def step_times(messages: Sequence[Message], node: str = SAMPLER) -> list[float]:
         if m.get("type") == "progress" and (m.get("data") or {}).get("node") in (node, None)
     ]
     points = ([start] if start is not None else []) + ticks
-    return [b - a for a, b in zip(points, points[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(points)]
 
 
 def run_times(messages: Sequence[Message], started: float, ready: float, rss_mb: float) -> RunTimes:

@@ -95,7 +95,9 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for pid {pid}")
 
 
-async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[Any]) -> float:
+async def wait_ready(
+    session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[Any]
+) -> float:
     deadline = time.perf_counter() + READY_TIMEOUT_S
     while time.perf_counter() < deadline:
         if proc.poll() is not None:
@@ -110,12 +112,16 @@ async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess
     raise TimeoutError(f"{base} not ready after {READY_TIMEOUT_S} s")
 
 
-async def run_graph(session: aiohttp.ClientSession, base: str, graph: dict[str, Any]) -> list[Message]:
+async def run_graph(
+    session: aiohttp.ClientSession, base: str, graph: dict[str, Any]
+) -> list[Message]:
     """Send the graph and collect every text message, stamped on arrival, until it ends."""
     client_id = uuid.uuid4().hex
     messages: list[Message] = []
     async with session.ws_connect(f"{base}/ws?clientId={client_id}", max_msg_size=0) as ws:
-        async with session.post(base + "/prompt", json={"prompt": graph, "client_id": client_id}) as resp:
+        async with session.post(
+            base + "/prompt", json={"prompt": graph, "client_id": client_id}
+        ) as resp:
             body = await resp.json()
             if resp.status != 200:
                 raise RuntimeError(f"prompt refused: {json.dumps(body)[:2000]}")
@@ -192,7 +198,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "share one torch)",
     )
     parser.add_argument("--models-dir", type=Path, default=Path("/tmp/bench18/models"))
-    parser.add_argument("--checkpoint", default="sd15_random.safetensors", help="under checkpoints/")
+    parser.add_argument(
+        "--checkpoint", default="sd15_random.safetensors", help="under checkpoints/"
+    )
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
@@ -207,8 +215,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if not args.comfyui or not args.comfyui_python:
-        print("skipped: no ComfyUI to compare with (--comfyui PATH --comfyui-python PY; "
-              "bench/README.md says how to make one)")
+        print(
+            "skipped: no ComfyUI to compare with (--comfyui PATH --comfyui-python PY; "
+            "bench/README.md says how to make one)"
+        )
         return 0
     ckpt = args.models_dir / "checkpoints" / args.checkpoint
     if not ckpt.is_file():
