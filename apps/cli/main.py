@@ -215,6 +215,12 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
         help="do not import torch/diffusers in the background once serving (the first "
         "model load then pays them; for measuring start-up)",
     )
+    _add_limits(serve)
+    _add_ray(serve)
+    return serve
+
+
+def _add_limits(serve: argparse.ArgumentParser) -> None:
     limits = serve.add_argument_group("what one job may use (refused before it is queued)")
     limits.add_argument(
         "--ram-budget-gb", type=float, help="RAM for a job and resident models (default: half)"
@@ -222,6 +228,9 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
     limits.add_argument("--vram-budget-gb", type=float, help="the same on a GPU (default: any)")
     limits.add_argument("--max-nodes", type=_positive, help="nodes in a workflow (default: 5000)")
     limits.add_argument("--max-job-mb", type=float, help="a job request's size (default: 4)")
+
+
+def _add_ray(serve: argparse.ArgumentParser) -> None:
     ray = serve.add_argument_group("Ray cluster (pip install 'diffgraph[ray]')")
     ray.add_argument(
         "--ray-address",
@@ -235,7 +244,6 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
     ray.add_argument(
         "--ray-models-dir", help="models folder on the workers (default: the server's)"
     )
-    return serve
 
 
 def _add_models_dir(*commands: argparse.ArgumentParser) -> None:
