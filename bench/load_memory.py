@@ -5,9 +5,12 @@ RSS sampled every 5 ms from /proc/self/statm:
 - mmap + cast: every tensor read memory-mapped, then each cast to float32 while the mapped
   ones stay referenced (how loading worked before: the reference, same run);
 - read as float32: `read_tensors(..., dtype=float32)`, each tensor read and cast in turn;
-- Load Checkpoint: the whole loader (UNet, text encoder, VAE on the CPU in float32).
-The float32 weights alone are 2x an fp16 file: that is the floor until the CPU computes in
-half precision (a later decision).
+- Load Checkpoint, as `--dtype auto` picks on this CPU (bfloat16 where the CPU multiplies
+  it natively: weights converted to bfloat16 as read; else float32 with a half file's weights
+  held half, each layer widened as it runs);
+- Load Checkpoint as auto picks on a CPU without native bfloat16 (the probe patched off);
+- Load Checkpoint `--dtype float32`: every weight held in float32, 2x an fp16 file.
+Targets (issue 18): after loading at most 1.2x the file, peak at most 1.4x.
 
 Run: .venv/bin/python bench/load_memory.py FILE [--threads 2]
 (FILE: an SD .safetensors; default the embedded toy model)
@@ -27,7 +30,13 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = REPO / "models" / "checkpoints" / "diffgraph-toy.safetensors"
-MODES = ("mmap + cast", "read as float32", "Load Checkpoint")
+MODES = (
+    "mmap + cast",
+    "read as float32",
+    "Load Checkpoint, auto",
+    "Load Checkpoint, auto without native bf16",
+    "Load Checkpoint --dtype float32",
+)
 
 
 def _rss() -> int:
@@ -39,6 +48,7 @@ def measure(mode: str, path: Path, threads: int) -> dict[str, Any]:
     """In this process: the load's peak RSS over the RSS before it, and its time."""
     import torch
 
+    import engine.device
     from engine.device import DevicePolicy
     from engine.model_store import ModelStore
     from nodes.ops.families import files
@@ -61,13 +71,17 @@ def measure(mode: str, path: Path, threads: int) -> dict[str, Any]:
     elif mode == "read as float32":
         held = read_tensors(path, list, torch.float32)
     else:
-        held = dict(enumerate(files.load_checkpoint(path, ModelStore(), DevicePolicy())))
+        if mode.endswith("without native bf16"):
+            engine.device.cpu_computes_bf16_natively = lambda: False
+        devices = DevicePolicy("cpu", "float32" if mode.endswith("float32") else None)
+        mode += f" ({devices.dtype})"
+        held = dict(enumerate(files.load_checkpoint(path, ModelStore(), devices)))
     seconds = time.perf_counter() - began
     time.sleep(0.02)
     stop.set()
     size = path.stat().st_size
     return {"peak": (peak[0] - before) / size, "after": (_rss() - before) / size, "s": seconds,
-            "held": len(held)}  # fmt: skip
+            "held": len(held), "mode": mode}  # fmt: skip
 
 
 def main() -> None:
@@ -88,7 +102,7 @@ def main() -> None:
         command += ["--threads", str(args.threads)]
         out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {mode} | {row['peak']:.2f}x | {row['after']:.2f}x | {row['s']:.2f} |")
+        print(f"| {row['mode']} | {row['peak']:.2f}x | {row['after']:.2f}x | {row['s']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ class Settings:
     ram_budget: int = field(default_factory=lambda: _physical_memory() // 2)
     vram_budget: int | None = None  # the same on the accelerator; None: no limit of ours
     device: str | None = None  # force "cpu", "cuda", "cuda:1", "mps"; None picks the best
-    dtype: str | None = None  # force "float32", "float16", "bfloat16"
+    dtype: str | None = None  # force "float32", "float16", "bfloat16"; None or "auto" chooses
     threads: int | None = None  # CPU threads for torch; None: torch's default (all cores)
     extra_model_paths: tuple[Path, ...] = ()  # ComfyUI-style extra_model_paths.yaml files
     # Import torch/diffusers in the background once serving (engine.warmup); off for

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from apps.cli.codes import EXIT_OK, report_crash, report_invalid, report_usage
+from engine.device import DTYPES
 from engine.jsontext import JSONRefused, dump_json, parse_json
 from engine.registry import Registry
 from engine.settings import Settings
@@ -58,6 +59,8 @@ def _command(argv: list[str]) -> int:
         settings = replace(settings, device=args.device)
     if getattr(args, "threads", None):
         settings = replace(settings, threads=args.threads)
+    if getattr(args, "dtype", None):
+        settings = replace(settings, dtype=args.dtype)
     if args.command == "schema":
         print(dump_json(json_schema(), indent=2))
         return EXIT_OK
@@ -170,8 +173,21 @@ def _parser() -> argparse.ArgumentParser:
     serve = _add_serve(sub)
     nodes = sub.add_parser("nodes", help="print every node's schema as JSON")
     _add_models_dir(run, check, serve, nodes)
+    _add_dtype(run, serve)
     sub.add_parser("schema", help="print the workflow document's JSON Schema")
     return parser
+
+
+def _add_dtype(*parsers: argparse.ArgumentParser) -> None:
+    for parser in parsers:
+        parser.add_argument(
+            "--dtype",
+            choices=("auto", *DTYPES),
+            default="auto",
+            help="what models compute in (default auto: float16 on a GPU; on the CPU "
+            "bfloat16 where it multiplies bfloat16 natively, else float32 with half-precision "
+            "files kept half in memory). A chosen dtype also holds the weights in it.",
+        )
 
 
 def _add_serve(sub: Any) -> argparse.ArgumentParser:

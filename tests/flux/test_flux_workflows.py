@@ -124,8 +124,9 @@ def checkpoint_example(ckpt: str, steps: int = STEPS, cfg: float = 1.0) -> dict[
 
 
 def run(root: Path, graph: dict[str, Any]) -> RunResult:
+    """Run in float32: these compare with FluxPipeline in float32, not precisions."""
     registry = Registry.discover(plugins=False)
-    settings = Settings.at(root, threads=1)
+    settings = Settings.at(root, threads=1, dtype="float32")
     return Executor(registry, settings).run(from_comfy_api(graph, registry))
 
 

@@ -4,6 +4,7 @@ the memory estimate admission reads before a job is queued."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ def comfy_graph(model_name: str, width: int, height: int) -> dict[str, Any]:
 
 
 def test_comfy_upscale_graph_runs_unchanged(registry: Registry, settings: Settings) -> None:
+    settings = replace(settings, dtype="float32")  # compared with the network in float32
     network = tiny_rrdb(4)
     save_pth(upscale_models(settings) / "RealESRGAN_x4plus.pth", weights(network))
     workflow = to_workflow(comfy_graph("RealESRGAN_x4plus.pth", 24, 16), registry)
@@ -129,7 +131,7 @@ def test_tiles_shrink_to_fit_half_the_memory_budget(registry: Registry, tmp_path
     network = tiny_compact(2)
     params = sum(p.numel() for p in network.parameters())
     per_512_tile = tile_working(512, params, 4)
-    settings = Settings.at(tmp_path / "home", ram_budget=per_512_tile)
+    settings = Settings.at(tmp_path / "home", ram_budget=per_512_tile, dtype="float32")
     save_safetensors(upscale_models(settings) / "c.safetensors", weights(network))
     assert tile_side(params, 4, settings.ram_budget) == 256
     workflow = graph(

@@ -16,6 +16,7 @@ import torch
 
 from engine.context import check_interrupt
 from nodes.ops.pixels.vae import CHUNK, scale_factor
+from nodes.ops.weights.precision import input_placement
 
 # (top, left, height, width) of a tile in latent cells -> its output [B, C, h', w'].
 Tile = Callable[[int, int, int, int], torch.Tensor]
@@ -88,14 +89,14 @@ def _whole(vae: object) -> None:
 @torch.inference_mode()
 def decode_tiled(vae: object, latents: torch.Tensor, tile_size: int, overlap: int) -> torch.Tensor:
     """Latents [B, C, h, w] -> pixels [B, 8h, 8w, 3] in [0, 1], `tile_size` pixels a tile."""
-    param = next(vae.parameters())  # type: ignore[attr-defined]
+    device, dtype = input_placement(vae)
     factor = scale_factor(vae)
     tile, cells = _cells(tile_size, overlap, factor)
     _whole(vae)
 
     def run_chunk(z: torch.Tensor) -> torch.Tensor:
         def run(y: int, x: int, h: int, w: int) -> torch.Tensor:
-            piece = z[..., y : y + h, x : x + w].to(param.device, param.dtype)
+            piece = z[..., y : y + h, x : x + w].to(device, dtype)
             return vae.decode(piece, return_dict=False)[0]  # type: ignore[attr-defined]
 
         return in_tiles(z.shape[-2], z.shape[-1], run, tile, cells, factor)
@@ -112,7 +113,7 @@ def encode_tiled(vae: object, pixels: torch.Tensor, tile_size: int, overlap: int
     h, w = pixels.shape[1] // factor * factor, pixels.shape[2] // factor * factor
     if h == 0 or w == 0:
         raise ValueError(f"the image is smaller than {factor}x{factor} pixels")
-    param = next(vae.parameters())  # type: ignore[attr-defined]
+    device, dtype = input_placement(vae)
     tile, cells = _cells(tile_size, overlap, factor)
     _whole(vae)
 
@@ -120,7 +121,7 @@ def encode_tiled(vae: object, pixels: torch.Tensor, tile_size: int, overlap: int
         def run(y: int, x: int, th: int, tw: int) -> torch.Tensor:
             rows, cols = slice(y * factor, (y + th) * factor), slice(x * factor, (x + tw) * factor)
             piece = images[:, rows, cols, :3].movedim(-1, 1) * 2.0 - 1.0
-            dist = vae.encode(piece.to(param.device, param.dtype), return_dict=False)[0]  # type: ignore[attr-defined]
+            dist = vae.encode(piece.to(device, dtype), return_dict=False)[0]  # type: ignore[attr-defined]
             return dist.mean
 
         return in_tiles(h // factor, w // factor, run, tile, cells, 1)

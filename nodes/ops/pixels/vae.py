@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.context import check_interrupt
+from nodes.ops.weights.precision import input_placement
 
 TILE_ABOVE = 1024 * 1024  # pixels per image above which the VAE works in tiles
 CHUNK = 4  # images per VAE pass: bounds peak memory for large batches
@@ -50,13 +51,13 @@ _KIND = {4: "SD 1.x, 2.x, XL", 16: "Flux, SD3"}
 @torch.inference_mode()
 def decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     """Latents [B, C, h, w] -> pixels [B, 8h, 8w, 3] in [0, 1]."""
-    param = next(vae.parameters())
+    device, dtype = input_placement(vae)
     factor = scale_factor(vae)
     _tiled(vae, latents.shape[-1] * latents.shape[-2] * factor * factor)
     images = []
     for chunk in latents.split(CHUNK):
         check_interrupt()  # the network checks at each block too (weights.interruptible)
-        z = chunk.to(param.device, param.dtype)
+        z = chunk.to(device, dtype)
         images.append(vae.decode(z, return_dict=False)[0].to("cpu", torch.float32))
     pixels = torch.cat(images)
     return ((pixels + 1.0) / 2.0).clamp(0.0, 1.0).movedim(1, -1)
@@ -71,12 +72,12 @@ def encode(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
     if h == 0 or w == 0:
         raise ValueError(f"the image is smaller than {factor}x{factor} pixels")
     pixels = pixels[:, :h, :w, :3]
-    param = next(vae.parameters())
+    device, dtype = input_placement(vae)
     _tiled(vae, h * w)
     latents = []
     for chunk in pixels.split(CHUNK):
         check_interrupt()
-        x = (chunk.movedim(-1, 1) * 2.0 - 1.0).to(param.device, param.dtype)
+        x = (chunk.movedim(-1, 1) * 2.0 - 1.0).to(device, dtype)
         dist = vae.encode(x, return_dict=False)[0]
         latents.append(dist.mean.to("cpu", torch.float32))
     return torch.cat(latents)

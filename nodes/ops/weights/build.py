@@ -15,6 +15,7 @@ from engine.device import DevicePolicy
 from engine.model_store import file_fingerprint
 from nodes.ops.weights.checkpoint_io import CheckpointError
 from nodes.ops.weights.interruptible import to_in_steps, watch
+from nodes.ops.weights.precision import compute_in, weights_dtype
 
 META = "diffgraph."  # our keys in a safetensors file's metadata
 
@@ -71,11 +72,28 @@ def fill_model(model: Any, state: dict[str, torch.Tensor], what: str, path: Path
     return model
 
 
-def place(model: Any, devices: DevicePolicy, dtype: torch.dtype | None = None) -> Any:
-    """On the device in the policy's precision (or `dtype`), for inference, honouring an
-    interrupt while it converts and, ever after, at each block of a forward pass."""
-    placed = to_in_steps(model, devices.device, dtype or devices.dtype)
+def place(
+    model: Any,
+    devices: DevicePolicy,
+    dtype: torch.dtype | None = None,
+    held: torch.dtype | None = None,
+) -> Any:
+    """On the device, computing in the policy's precision (or `dtype`), for inference,
+    honouring an interrupt while it converts and, ever after, at each block of a forward
+    pass. `held`: a narrower dtype the weights stay in (see `precision.weights_dtype`)."""
+    compute = dtype or devices.dtype
+    layout = torch.channels_last if devices.channels_last else None
+    placed = to_in_steps(model, devices.device, held or compute, layout)
+    if held is not None and held != compute:
+        compute_in(placed, compute)
     return watch(placed.eval().requires_grad_(False))
+
+
+def held_dtype(
+    stored: torch.dtype | None, compute: torch.dtype, devices: DevicePolicy
+) -> torch.dtype:
+    """The dtype to read a component's weights in, given the one its file stores."""
+    return weights_dtype(stored, compute, devices.forced)
 
 
 # Load Diffusion Model's weight_dtype: the storage dtype of the weights (None: as computed).
@@ -85,7 +103,6 @@ WEIGHT_DTYPES: dict[str, torch.dtype | None] = {
     "fp8_e4m3fn_fast": torch.float8_e4m3fn,  # ComfyUI's fp8 matmuls; here stored the same
     "fp8_e5m2": torch.float8_e5m2,
 }
-FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
 
 
 def store_weights_in(model: Any, storage: torch.dtype | None, compute: torch.dtype) -> Any:
@@ -94,10 +111,3 @@ def store_weights_in(model: Any, storage: torch.dtype | None, compute: torch.dty
     if storage is not None:
         model.enable_layerwise_casting(storage_dtype=storage, compute_dtype=compute)
     return model
-
-
-def compute_dtype_of(model: Any) -> torch.dtype:
-    """The dtype a model computes in: its parameters', but for weights stored in fp8."""
-    params = list(model.parameters())
-    computed = [p.dtype for p in params if p.dtype not in FP8]
-    return computed[0] if computed else torch.float32

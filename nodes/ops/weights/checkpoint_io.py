@@ -85,6 +85,24 @@ def read_tensors(
     return _read_safetensors(path, select)
 
 
+def stored_float_dtype(
+    path: str | Path, select: Callable[[list[str]], list[str]]
+) -> torch.dtype | None:
+    """The floating dtype that most of the selected tensors' bytes are stored in, from a
+    safetensors header (None for other files: their tensors must be read to tell)."""
+    path = _existing(path)
+    if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
+        return None
+    header = _safetensors_header(path)
+    sizes: dict[torch.dtype, int] = {}
+    for name in select(_names(header)):
+        stored = _STORED.get(header[name]["dtype"])
+        if stored is not None:
+            first, last = header[name]["data_offsets"]
+            sizes[stored] = sizes.get(stored, 0) + last - first
+    return max(sizes, key=sizes.__getitem__) if sizes else None
+
+
 # safetensors' names of the floating dtypes that may be converted on reading.
 _STORED = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32}
 

@@ -40,11 +40,15 @@ def watch(model: M) -> M:
 
 
 def to_in_steps(
-    model: M, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    model: M,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    memory_format: torch.memory_format | None = None,
 ) -> M:
-    """`model.to(device, dtype)`, one module at a time (innermost first, so each weight
-    is converted once), honouring an interrupt between modules."""
-    target: dict[str, Any] = {k: v for k, v in (("device", device), ("dtype", dtype)) if v}
+    """`model.to(device, dtype, memory_format)`, one module at a time (innermost first, so
+    each weight is converted once), honouring an interrupt between modules."""
+    given = (("device", device), ("dtype", dtype), ("memory_format", memory_format))
+    target: dict[str, Any] = {k: v for k, v in given if v is not None}
     for module in reversed(list(model.modules())):
         check_interrupt()
         module.to(**target)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from engine.types import ConditioningPart
 from nodes.ops.sampling.denoiser import Region, batched
 from nodes.ops.sampling.samplers.steps import FLOW
-from nodes.ops.weights.build import compute_dtype_of
+from nodes.ops.weights.precision import compute_dtype_of
 
 DEFAULT_GUIDANCE = 3.5  # what dev was distilled around, when no FluxGuidance sets one
 

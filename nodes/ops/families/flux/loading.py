@@ -31,7 +31,6 @@ from nodes.ops.families.flux.layout import (
 from nodes.ops.families.registry import FAMILIES
 from nodes.ops.text.flux_encoding import flux_encoders
 from nodes.ops.weights.build import (
-    FP8,
     WEIGHT_DTYPES,
     fill_model,
     path_fingerprint,
@@ -41,6 +40,7 @@ from nodes.ops.weights.build import (
 )
 from nodes.ops.weights.checkpoint_io import read_shapes, read_tensors
 from nodes.ops.weights.interruptible import to_in_steps, watch
+from nodes.ops.weights.precision import FP8
 
 
 class FluxFile:

@@ -27,12 +27,18 @@ from nodes.ops.weights.build import (
     META,
     WEIGHT_DTYPES,
     fill_model,
+    held_dtype,
     path_fingerprint,
     place,
     sidecar_metadata,
     store_weights_in,
 )
-from nodes.ops.weights.checkpoint_io import CheckpointError, read_shapes, read_tensors
+from nodes.ops.weights.checkpoint_io import (
+    CheckpointError,
+    read_shapes,
+    read_tensors,
+    stored_float_dtype,
+)
 
 SCHEDULE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 ROLES = {  # text encoder component -> (name, pad, pooled) per family
@@ -72,6 +78,15 @@ class Source:
         keys = self.detection.keys_of
         return read_tensors(self.path, lambda names: keys(component, names), dtype)
 
+    def held(self, component: str, compute: torch.dtype, devices: DevicePolicy) -> torch.dtype:
+        """The dtype to hold the component's weights in (its stored half precision when
+        the model computes wider, see `precision.weights_dtype`)."""
+        if self.detection.layout == "diffusers":
+            return compute
+        keys = self.detection.keys_of
+        stored = stored_float_dtype(self.path, lambda names: keys(component, names))
+        return held_dtype(stored, compute, devices)
+
 
 def build_unet(source: Source, devices: DevicePolicy) -> UNet2DConditionModel:
     config = source.config("unet")
@@ -80,26 +95,34 @@ def build_unet(source: Source, devices: DevicePolicy) -> UNet2DConditionModel:
     else:
         with torch.device("meta"):
             unet = UNet2DConditionModel.from_config(config)
-        tensors = source.tensors("unet", devices.dtype)
+        held = source.held("unet", devices.dtype, devices)
+        tensors = source.tensors("unet", held)
         state = L.unet_from_ldm(tensors, config, source.detection.unet_prefix)
         fill_model(unet, state, "UNet", source.path)
+        return place(unet, devices, held=held)
     return place(unet, devices)
 
 
 def build_vae(source: Source, devices: DevicePolicy, prefix: str | None = None) -> AutoencoderKL:
     if source.detection.layout == "diffusers":
         vae = AutoencoderKL.from_pretrained(source.path, subfolder="vae")
-    else:
-        config = source.config("vae")
-        with torch.device("meta"):
-            vae = AutoencoderKL.from_config(config)
-        # Half-precision VAEs overflow for some families (SDXL): those run in float32.
-        dtype = torch.float32 if config.get("force_upcast") else devices.dtype
-        tensors = source.tensors("vae", dtype)
-        state = L.vae_from_ldm(tensors, config, source.detection.vae_prefix or "")
-        fill_model(vae, state, "VAE", source.path)
-    upcast = bool(getattr(vae.config, "force_upcast", False))
-    return place(vae, devices, torch.float32 if upcast else None)
+        return place(vae, devices, vae_dtype(vae.config, devices))
+    config = source.config("vae")
+    with torch.device("meta"):
+        vae = AutoencoderKL.from_config(config)
+    compute = vae_dtype(config, devices)
+    held = source.held("vae", compute, devices)
+    tensors = source.tensors("vae", held)
+    state = L.vae_from_ldm(tensors, config, source.detection.vae_prefix or "")
+    fill_model(vae, state, "VAE", source.path)
+    return place(vae, devices, compute, held)
+
+
+def vae_dtype(config: Any, devices: DevicePolicy) -> torch.dtype:
+    """Half-precision VAEs overflow in float16 for some families (SDXL): those run in
+    float32 where the device would compute in float16 (bfloat16 has float32's range)."""
+    upcast = bool(config.get("force_upcast"))
+    return torch.float32 if upcast and devices.dtype == torch.float16 else devices.dtype
 
 
 def _text_model(config: dict[str, Any], pooled: bool) -> Any:
@@ -117,6 +140,7 @@ def build_text_encoders(source: Source, devices: DevicePolicy) -> TextEncoders:
     encoders = []
     for slot in d.text_encoders:
         name, pad, pooled = ROLES[d.family][slot.component]
+        held: torch.dtype | None = None
         if d.layout == "diffusers":
             cls = CLIPTextModelWithProjection if pooled else CLIPTextModel
             model = cls.from_pretrained(source.path / slot.component)
@@ -125,14 +149,16 @@ def build_text_encoders(source: Source, devices: DevicePolicy) -> TextEncoders:
             with torch.device("meta"):
                 model = _text_model(config, pooled)
             convert = L.clip_from_ldm if slot.style == "clip" else L.open_clip_from_ldm
-            state = convert(source.tensors(slot.component, devices.dtype), model, slot.prefix)
+            held = source.held(slot.component, devices.text_dtype, devices)
+            state = convert(source.tensors(slot.component, held), model, slot.prefix)
             fill_model(model, state, f"text encoder {slot.component}", source.path)
         layers = int(model.config.num_hidden_layers)
         # SD1 reads the last layer; SD2 the 23rd of OpenCLIP's 24 (a 23-layer diffusers
         # copy ends there); SDXL the penultimate of both, without the final norm.
         layer = -1 if d.family == "sd1" or (d.family == "sd2" and layers == 23) else -2
         final_norm = d.family in ("sd1", "sd2")
-        encoders.append(TextEncoder(name, place(model, devices), pad, layer, final_norm, pooled))  # type: ignore[arg-type]
+        placed = place(model, devices, devices.text_dtype, held)
+        encoders.append(TextEncoder(name, placed, pad, layer, final_norm, pooled))  # type: ignore[arg-type]
     return TextEncoders(d.family, encoders)
 
 

@@ -19,12 +19,13 @@ from nodes.ops.families.sd import layout as L
 from nodes.ops.families.sd.detect import detect_controlnet
 from nodes.ops.families.sd.loading import Source
 from nodes.ops.families.sd.shipped_configs import load_config
-from nodes.ops.weights.build import META, fill_model, place
+from nodes.ops.weights.build import META, fill_model, held_dtype, place
 from nodes.ops.weights.checkpoint_io import (
     CheckpointError,
     read_shapes,
     read_state_dict,
     read_tensors,
+    stored_float_dtype,
 )
 
 
@@ -59,9 +60,14 @@ def load_vae(path: Path, store: ModelStore, devices: DevicePolicy) -> Vae:
         config = source.config("vae")
         with torch.device("meta"):
             vae = AutoencoderKL.from_config(config)
-        tensors = source.tensors("vae", torch.float32)  # converted as read: no fp16 copy held
+        # A VAE alone may be SDXL's, which overflows in float16 (bfloat16 has the range).
+        compute = torch.float32 if devices.dtype == torch.float16 else devices.dtype
+        prefix = source.prefix
+        stored = stored_float_dtype(path, lambda names: [k for k in names if k.startswith(prefix)])
+        held = held_dtype(stored, compute, devices)
+        tensors = source.tensors("vae", held)  # converted as read: no second copy held
         fill_model(vae, L.vae_from_ldm(tensors, config, source.prefix), "VAE", path)
-        return place(vae, devices, torch.float32)
+        return place(vae, devices, compute, held)
 
     handle = store.handle(ModelKey("vae", str(path), file_fingerprint(path)), build)
     handle.get()
@@ -91,8 +97,18 @@ def load_controlnet(path: Path, store: ModelStore, devices: DevicePolicy) -> Con
         if found.layout == "ldm":
             state = L.controlnet_from_ldm(state, cfg, found.prefix)
         fill_model(model, state, "ControlNet", path)
-        return place(model, devices)
+        return place(
+            model, devices, held=held_dtype(_most_common_dtype(state), devices.dtype, devices)
+        )
 
     handle = store.handle(ModelKey("controlnet", str(path), file_fingerprint(path)), build)
     handle.get()
     return ControlNet(handle, {"family": found.family})
+
+
+def _most_common_dtype(state: dict[str, torch.Tensor]) -> torch.dtype | None:
+    counts: dict[torch.dtype, int] = {}
+    for tensor in state.values():
+        if tensor.is_floating_point():
+            counts[tensor.dtype] = counts.get(tensor.dtype, 0) + tensor.numel()
+    return max(counts, key=counts.__getitem__) if counts else None

@@ -16,7 +16,7 @@ from engine.types import ConditioningPart
 from nodes.ops.sampling.denoiser import batched, percent_to_sigma
 from nodes.ops.sampling.samplers.steps import VE
 from nodes.ops.sampling.schedules import Schedule
-from nodes.ops.weights.build import compute_dtype_of
+from nodes.ops.weights.precision import compute_dtype_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,11 +155,12 @@ class UNetCall:
             if self._active(spec, float(sigma[0])) and spec.strength != 0.0:
                 hint = _hint(spec.hint, model_in.shape[0], region, full_size)
                 control = spec.control.handle.get()
+                dtype = compute_dtype_of(control)
                 c_down, c_mid = control(
-                    model_in[:, :4].to(self.device, control.dtype),
+                    model_in[:, :4].to(self.device, dtype),
                     t.to(self.device),
-                    embeds.to(control.dtype),
-                    controlnet_cond=hint.to(self.device, control.dtype),
+                    embeds.to(dtype),
+                    controlnet_cond=hint.to(self.device, dtype),
                     conditioning_scale=spec.strength,
                     added_cond_kwargs=added,
                     return_dict=False,
