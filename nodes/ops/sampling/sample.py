@@ -78,7 +78,16 @@ class BatchNoise:
         return torch.stack([torch.randn(self.item_shape, generator=g) for g in self.generators])
 
     def sampler(self, like: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        return lambda sigma, sigma_next: self.draw().to(like.device)
+        """Fresh noise on `like`'s device for each step of a stochastic sampler."""
+        pinned = like.device.type == "cuda"
+
+        def fresh(sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
+            noise = self.draw()
+            if pinned:  # copied from page-locked memory, the step need not wait for the device
+                return noise.pin_memory().to(like.device, non_blocking=True)
+            return noise.to(like.device)
+
+        return fresh
 
 
 def sample(
@@ -147,7 +156,9 @@ def denoise_latent(
         rescale=float(model_config.get("rescale_cfg", 0.0)),  # set by RescaleCFG
     )
     model: Model = denoiser if mask is None else _Inside(mask, denoiser, base, noise)
-    sigmas = sigmas.to(device)
+    # The sigmas stay on the host: a sampler steps through them as numbers, and reading
+    # them back from a GPU would wait for the device.
+    sigmas = sigmas.to("cpu")
     x = family.noising.mix(base, noise, sigmas[0]) if add_noise else base.clone()
     last: list[torch.Tensor] = [base]
     out = _run(SAMPLERS[sampler], model, x, sigmas, noise_source, progress, last)
