@@ -24,7 +24,9 @@ from nodes.ops.sampling.samplers import SAMPLERS
 from nodes.ops.sampling.samplers.steps import Model, Noising
 from nodes.ops.sampling.schedules import SCHEDULERS, Schedule, schedule_from
 
-Progress = Callable[[int, int, torch.Tensor], None]  # step, total, current x0 estimate
+# step, total, current x0 estimate. A reporter that reports a step late (to make its preview
+# without waiting for the device) has a `finish()`, called when the sampler returns.
+Progress = Callable[[int, int, torch.Tensor], None]
 
 
 @dataclass(frozen=True)
@@ -249,9 +251,13 @@ def _run(
             progress(int(info["i"]) + 1, total, info["denoised"])
 
     with torch.inference_mode():
-        return sampler(
+        out = sampler(
             model, x, sigmas, extra_args={}, callback=callback, noise_sampler=noise.sampler(x)
         )
+    finish = getattr(progress, "finish", None)  # a reporter may hold the last step back
+    if finish is not None:
+        finish()
+    return out
 
 
 def _latent_mask(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
