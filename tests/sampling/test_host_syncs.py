@@ -18,11 +18,13 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from engine.types import ConditioningPart
+from nodes.ops.families.flux.call import FluxCall
 from nodes.ops.families.sd.unet_call import ControlSpec, UNetCall
 from nodes.ops.sampling import sample
-from nodes.ops.sampling.denoiser import GuidedDenoiser
+from nodes.ops.sampling.denoiser import GuidedDenoiser, ModelCall
 from nodes.ops.sampling.samplers import SAMPLERS
-from nodes.ops.sampling.schedules import SCHEDULERS, DiscreteSchedule
+from nodes.ops.sampling.schedules import SCHEDULERS, DiscreteSchedule, FlowSchedule, Schedule
+from tests.flux import tiny as flux
 from tests.sd import tiny
 
 META = torch.device("meta")
@@ -55,21 +57,30 @@ class DeviceTraffic(TorchFunctionMode):
 def prompt(seed: int, family: str, **extras: Any) -> ConditioningPart:
     """A prompt as Encode Prompt hands it over: float32, on the CPU."""
     g = torch.Generator().manual_seed(seed)
+    if family == "flux":
+        embeds, pooled = torch.randn(1, 12, flux.T5_WIDTH), torch.randn(1, flux.CLIP_WIDTH)
+        return ConditioningPart(embeds, pooled, extras)
     width = tiny.unet_config(family)["cross_attention_dim"]
     pooled = torch.randn(1, tiny.WIDTH, generator=g) if family == "sdxl" else None
     return ConditioningPart(torch.randn(1, 77, width, generator=g), pooled, extras)
 
 
+def model_call(family: str) -> tuple[ModelCall, Schedule, int]:
+    """The network call of a tiny model on the meta device, its schedule, latent channels."""
+    if family == "flux":
+        return FluxCall(flux.transformer().to(META)), FlowSchedule(1.15, "exponential"), 16
+    schedule = DiscreteSchedule()
+    return UNetCall(tiny.unet(family).to(META), schedule, "epsilon"), schedule, 4
+
+
 def traffic(steps: int, family: str, sampler: str, **extras: Any) -> DeviceTraffic:
     """One sampling run on the meta device: what crossed between it and the host."""
-    schedule = DiscreteSchedule()
-    unet = tiny.unet(family).to(META)
+    call, schedule, channels = model_call(family)
     positive, negative = prompt(0, family, **extras), prompt(1, family)
-    call = UNetCall(unet, schedule, "epsilon")
     denoiser = GuidedDenoiser(
         call, positive=[positive], negative=[negative], cfg=7.0, schedule=schedule
     )
-    x = torch.zeros(2, 4, 8, 8, device=META)
+    x = torch.zeros(2, channels, 8, 8, device=META)
     sigmas = SCHEDULERS["karras"](schedule, steps)
     reported: list[int] = []
     with DeviceTraffic() as seen:
@@ -86,13 +97,13 @@ def traffic(steps: int, family: str, sampler: str, **extras: Any) -> DeviceTraff
     return seen
 
 
-@pytest.mark.parametrize("family", ["sd1", "sdxl"])
+@pytest.mark.parametrize("family", ["sd1", "sdxl", "flux"])
 def test_a_deterministic_sampler_moves_the_same_few_things_however_many_steps(
     family: str,
 ) -> None:
     short, long = traffic(3, family, "euler"), traffic(9, family, "euler")
     assert short.read_backs == long.read_backs == []
-    # The prompts (and SDXL's pooled text and size ids), once each per run.
+    # The prompts (and SDXL's pooled text and size ids, Flux's position ids), once a run.
     assert 0 < len(short.copies) == len(long.copies) <= 8
 
 
