@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.events import Listener, Progress
+from engine.events import Listener, Progress, wants_previews
 from engine.types import Image
 
 if TYPE_CHECKING:
@@ -95,6 +95,12 @@ class NodeContext:
     @property
     def dtype(self) -> torch.dtype:
         return self.devices.dtype
+
+    @property
+    def previews_wanted(self) -> bool:
+        """Whether whoever follows the run uses a sampler's step previews: when not, a
+        sampler reports its steps without making them (`events.wants_previews`)."""
+        return wants_previews(self._listener)
 
     def check_interrupt(self) -> None:
         """Stop here if the run was interrupted. Long loops call this (or `progress`)

@@ -97,3 +97,10 @@ Event = (
     | RunInterrupted
 )
 Listener = Callable[[Event], None]
+
+
+def wants_previews(listener: Listener) -> bool:
+    """Whether `listener` uses the preview images a sampler reports with its progress. One
+    that drops them says so with a `previews` attribute set to False (a job that asked for
+    none, the CLI's progress bars), which spares the sampler a device read-back per step."""
+    return bool(getattr(listener, "previews", True))

@@ -54,8 +54,16 @@ class RunResult:
     values: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # target -> outputs
 
 
-def _ignore(event: Event) -> None:
-    pass
+class _Ignore:
+    """The listener of a run nobody follows: it wants no previews either."""
+
+    previews = False
+
+    def __call__(self, event: Event) -> None:
+        pass
+
+
+_ignore = _Ignore()
 
 
 class Executor:

@@ -22,6 +22,8 @@ from engine.events import (
 
 
 class ProgressBars:
+    previews = False  # bars have no use for a sampler's preview images: none are made
+
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._nodes: Any = None

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from engine.types import ConditioningPart
 from nodes.ops.sampling.guidance import rescaled_cfg
-from nodes.ops.sampling.samplers.steps import Noising
+from nodes.ops.sampling.samplers.steps import Noising, host_sigma
 from nodes.ops.sampling.schedules import Schedule
 
 Region = tuple[int, int, int, int]  # top, left, height, width in latent cells
@@ -103,7 +103,7 @@ class GuidedDenoiser:
         """The parts whose timestep range holds this sigma."""
         if all(self._ranges.get(id(p)) is None for p in parts):
             return parts  # no range to check: no need to read sigma back from the device
-        level = float(sigma.reshape(-1)[0])
+        level = host_sigma(sigma)
         active = []
         for part in parts:
             bounds = self._ranges.get(id(part))

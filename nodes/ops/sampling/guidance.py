@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from nodes.ops.sampling.samplers.steps import known_sigma
+
 
 def _levels(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """sigma as [batch, 1, 1, 1] (a sampler may pass one level or one per image)."""
@@ -39,7 +41,10 @@ def rescaled_cfg(
     v's, mixed in by `multiplier`."""
     plain = uncond + cfg * (cond - uncond)
     s = _levels(sigma, x)
-    if bool((s == 0).any()):  # no noise left: v is undefined there, and CFG is all there is
+    # No noise left: v is undefined there, and CFG is all there is. (A sampler's level says
+    # its value without a read-back from the device.)
+    known = known_sigma(sigma)
+    if bool((s == 0).any()) if known is None else known == 0.0:
         return plain
     root = (s * s + 1.0).sqrt()
     x_vp = x / (s * s + 1.0)  # x in variance-preserving terms, divided once more by root

@@ -24,7 +24,9 @@ from nodes.ops.sampling.samplers import SAMPLERS
 from nodes.ops.sampling.samplers.steps import Model, Noising
 from nodes.ops.sampling.schedules import SCHEDULERS, Schedule, schedule_from
 
-Progress = Callable[[int, int, torch.Tensor], None]  # step, total, current x0 estimate
+# step, total, current x0 estimate. A reporter that reports a step late (to make its preview
+# without waiting for the device) has a `finish()`, called when the sampler returns.
+Progress = Callable[[int, int, torch.Tensor], None]
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,16 @@ class BatchNoise:
         return torch.stack([torch.randn(self.item_shape, generator=g) for g in self.generators])
 
     def sampler(self, like: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        return lambda sigma, sigma_next: self.draw().to(like.device)
+        """Fresh noise on `like`'s device for each step of a stochastic sampler."""
+        pinned = like.device.type == "cuda"
+
+        def fresh(sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
+            noise = self.draw()
+            if pinned:  # copied from page-locked memory, the step need not wait for the device
+                return noise.pin_memory().to(like.device, non_blocking=True)
+            return noise.to(like.device)
+
+        return fresh
 
 
 def sample(
@@ -147,7 +158,9 @@ def denoise_latent(
         rescale=float(model_config.get("rescale_cfg", 0.0)),  # set by RescaleCFG
     )
     model: Model = denoiser if mask is None else _Inside(mask, denoiser, base, noise)
-    sigmas = sigmas.to(device)
+    # The sigmas stay on the host: a sampler steps through them as numbers, and reading
+    # them back from a GPU would wait for the device.
+    sigmas = sigmas.to("cpu")
     x = family.noising.mix(base, noise, sigmas[0]) if add_noise else base.clone()
     last: list[torch.Tensor] = [base]
     out = _run(SAMPLERS[sampler], model, x, sigmas, noise_source, progress, last)
@@ -238,9 +251,13 @@ def _run(
             progress(int(info["i"]) + 1, total, info["denoised"])
 
     with torch.inference_mode():
-        return sampler(
+        out = sampler(
             model, x, sigmas, extra_args={}, callback=callback, noise_sampler=noise.sampler(x)
         )
+    finish = getattr(progress, "finish", None)  # a reporter may hold the last step back
+    if finish is not None:
+        finish()
+    return out
 
 
 def _latent_mask(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:

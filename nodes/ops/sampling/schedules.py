@@ -82,10 +82,18 @@ class DiscreteSchedule(SigmaTable):
         self.alphas_cumprod: Tensor = alphas_cumprod.to(torch.float32)
         self.sigmas: Tensor = sigmas.to(torch.float32)
         self.log_sigmas: Tensor = sigmas.log().to(torch.float32)
+        self._tables: dict[torch.device, Tensor] = {}
+
+    def _table(self, device: torch.device) -> Tensor:
+        """log_sigmas on `device`, copied there once: the UNet call converts sigma every
+        step, and a copy from the host would wait for the device each time."""
+        if device not in self._tables:
+            self._tables[device] = self.log_sigmas.to(device)
+        return self._tables[device]
 
     def sigma_to_t(self, sigma: Tensor) -> Tensor:
         """Continuous timestep of each sigma (clamped to the table's range; 0 maps to t=0)."""
-        table = self.log_sigmas.to(sigma.device)
+        table = self._table(sigma.device)
         log_sigma = sigma.to(device=sigma.device, dtype=torch.float32).log().reshape(-1)
         high = torch.searchsorted(table, log_sigma).clamp(1, self.num_timesteps - 1)
         low = high - 1
@@ -95,7 +103,7 @@ class DiscreteSchedule(SigmaTable):
 
     def t_to_sigma(self, t: Tensor) -> Tensor:
         """Sigma at each continuous timestep (clamped to [0, num_timesteps - 1])."""
-        table = self.log_sigmas.to(t.device)
+        table = self._table(t.device)
         t = t.to(torch.float32).clamp(0.0, self.num_timesteps - 1)
         low = t.floor().long()
         high = t.ceil().long()

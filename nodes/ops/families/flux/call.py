@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from engine.types import ConditioningPart
 from nodes.ops.sampling.denoiser import Region, batched
+from nodes.ops.sampling.run_inputs import RunInputs
 from nodes.ops.sampling.samplers.steps import FLOW
 from nodes.ops.weights.precision import compute_dtype_of
 
@@ -58,6 +59,7 @@ class FluxCall:
         self.guided = bool(getattr(transformer.config, "guidance_embeds", False))
         self.device = next(transformer.parameters()).device
         self.dtype = compute_dtype_of(transformer)  # fp8 weights compute in another dtype
+        self.inputs = RunInputs()  # the prompts and position ids on the device, once per run
 
     def predict(
         self,
@@ -81,7 +83,7 @@ class FluxCall:
             encoder_hidden_states=self._stacked(parts, batch, "embeds"),
             pooled_projections=self._stacked(parts, batch, "pooled"),
             timestep=sigma_b.repeat(n).to(self.device, self.dtype),
-            img_ids=image_ids(rows, cols, top, left).to(self.device, self.dtype),
+            img_ids=self._image_ids(rows, cols, top, left),
             txt_ids=torch.zeros(parts[0].embeds.shape[1], 3, device=self.device, dtype=self.dtype),
             guidance=self._guidance(parts, batch),
             return_dict=False,
@@ -90,7 +92,17 @@ class FluxCall:
         s = sigma_b[:, None, None, None]
         return [x - s * chunk for chunk in v.chunk(n)]
 
+    def _image_ids(self, rows: int, cols: int, top: int, left: int) -> torch.Tensor:
+        def make() -> torch.Tensor:
+            return image_ids(rows, cols, top, left).to(self.device, self.dtype)
+
+        return self.inputs.get(("ids", rows, cols, top, left), make)
+
     def _stacked(self, parts: Sequence[ConditioningPart], batch: int, what: str) -> torch.Tensor:
+        key = (what, tuple(id(p) for p in parts), batch)
+        return self.inputs.get(key, lambda: self._stack(parts, batch, what), *parts)
+
+    def _stack(self, parts: Sequence[ConditioningPart], batch: int, what: str) -> torch.Tensor:
         tensors = [getattr(p, what) for p in parts]
         if any(t is None for t in tensors):
             raise ValueError(
@@ -102,6 +114,10 @@ class FluxCall:
     def _guidance(self, parts: Sequence[ConditioningPart], batch: int) -> torch.Tensor | None:
         if not self.guided:
             return None
+        key = ("guidance", tuple(id(p) for p in parts), batch)
+        return self.inputs.get(key, lambda: self._guidance_values(parts, batch), *parts)
+
+    def _guidance_values(self, parts: Sequence[ConditioningPart], batch: int) -> torch.Tensor:
         scales = [float(p.extras.get("guidance", DEFAULT_GUIDANCE)) for p in parts]
         values = torch.tensor(scales, dtype=torch.float32).repeat_interleave(batch)
         return values.to(self.device, self.dtype)

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from engine.types import ConditioningPart
 from nodes.ops.sampling.denoiser import batched, percent_to_sigma
-from nodes.ops.sampling.samplers.steps import VE
+from nodes.ops.sampling.run_inputs import RunInputs
+from nodes.ops.sampling.samplers.steps import VE, host_sigma
 from nodes.ops.sampling.schedules import Schedule
 from nodes.ops.weights.precision import compute_dtype_of
 
@@ -55,6 +56,7 @@ class UNetCall:
         self.inpaint = inpaint
         self.dtype = compute_dtype_of(unet)  # fp8 weights compute in another dtype
         self.device = next(unet.parameters()).device
+        self.inputs = RunInputs()  # the prompts and hints on the device, once per run
 
     def predict(
         self,
@@ -75,15 +77,15 @@ class UNetCall:
             masked = self.inpaint.masked_latent[..., y0 : y0 + h, x0 : x0 + w]
             model_in = torch.cat([model_in, mask, masked], dim=1)
         t = self.schedule.sigma_to_t(sigma_b)
-        embeds = [batched(p.embeds, batch).to(self.device, self.dtype) for p in parts]
-        added = [self._added_conditioning(p, batch, full_x.shape[-2:]) for p in parts]
+        embeds = [self._embeds(p, batch) for p in parts]
+        added = [self._added(p, batch, full_x.shape[-2:]) for p in parts]
         extra: dict[str, Any] = {}
         if added[0] is not None:
             extra["added_cond_kwargs"] = {
                 key: torch.cat([a[key] for a in added if a is not None]) for key in added[0]
             }
         controls = [
-            self._control(p, model_in, t, e, a, sigma_b, region, full_x.shape[-2:])
+            self._control(p, model_in, t, e, a, sigma, region, full_x.shape[-2:])
             for p, e, a in zip(parts, embeds, added, strict=True)
         ]
         present = [c for c in controls if c is not None]
@@ -106,6 +108,20 @@ class UNetCall:
         if self.prediction_type == "v_prediction":
             return [x / (s**2 + 1.0) - o * s / (s**2 + 1.0).sqrt() for o in out.chunk(n)]
         return [x - o * s for o in out.chunk(n)]
+
+    def _embeds(self, part: ConditioningPart, batch: int) -> torch.Tensor:
+        def make() -> torch.Tensor:
+            return batched(part.embeds, batch).to(self.device, self.dtype)
+
+        return self.inputs.get(("embeds", id(part), batch), make, part)
+
+    def _added(
+        self, part: ConditioningPart, batch: int, full_size: torch.Size
+    ) -> dict[str, torch.Tensor] | None:
+        def make() -> dict[str, torch.Tensor] | None:
+            return self._added_conditioning(part, batch, full_size)
+
+        return self.inputs.get(("added", id(part), batch, tuple(full_size)), make, part)
 
     def _added_conditioning(
         self, part: ConditioningPart, batch: int, full_size: torch.Size
@@ -152,8 +168,8 @@ class UNetCall:
         down: list[torch.Tensor] | None = None
         mid: torch.Tensor | None = None
         while spec is not None:
-            if self._active(spec, float(sigma[0])) and spec.strength != 0.0:
-                hint = _hint(spec.hint, model_in.shape[0], region, full_size)
+            if self._active(spec, host_sigma(sigma)) and spec.strength != 0.0:
+                hint = self._hint(spec, model_in.shape[0], region, full_size)
                 control = spec.control.handle.get()
                 dtype = compute_dtype_of(control)
                 c_down, c_mid = control(
@@ -172,6 +188,14 @@ class UNetCall:
                     mid = mid + c_mid
             spec = spec.previous
         return None if down is None or mid is None else (down, mid)
+
+    def _hint(
+        self, spec: ControlSpec, batch: int, region: tuple[int, int, int, int], size: torch.Size
+    ) -> torch.Tensor:
+        def make() -> torch.Tensor:
+            return _hint(spec.hint, batch, region, size).to(self.device)
+
+        return self.inputs.get(("hint", id(spec), batch, region, tuple(size)), make, spec)
 
     def _active(self, spec: ControlSpec, sigma: float) -> bool:
         """Whether sampling is between the spec's start and end percent (0% = most noise)."""

@@ -18,6 +18,7 @@ Model = Callable[..., Tensor]
 Callback = Callable[[dict[str, Any]], None]
 NoiseSampler = Callable[[Tensor, Tensor], Tensor]
 FLOW_EDGE = 1e-7  # lambda is infinite at sigma 0 and 1; flow schedules start at exactly 1
+HOST_VALUE = "diffgraph_host_value"  # the attribute sigma_level sets on the tensor it makes
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class SamplerRun:
             yield i, self.values[i], self.values[i + 1]
 
     def denoise(self, x: Tensor, sigma: float) -> Tensor:
-        return self.model(x, x.new_ones([x.shape[0]]) * sigma, **self.extra_args)
+        return self.model(x, sigma_level(x, sigma), **self.extra_args)
 
     def denoise_with_uncond(self, x: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
         """The guided x0 estimate and the unconditional one of the same call (CFG++); a
@@ -146,6 +147,29 @@ class SamplerRun:
             return torch.randn_like(x)
         as_tensor = self.sigmas.new_tensor
         return self.noise_sampler(as_tensor(sigma), as_tensor(sigma_next))
+
+
+def sigma_level(x: Tensor, sigma: float) -> Tensor:
+    """sigma for each item of x, on x's device, carrying the value it holds as a number
+    (`host_sigma`): a model that needs the number (a timestep range, a ControlNet's) then
+    does not read it back from the device, which would wait for every queued step."""
+    level = x.new_ones([x.shape[0]]) * sigma
+    # The value as the tensor stores it (sigma rounded to x's dtype), as a read-back gives.
+    setattr(level, HOST_VALUE, torch.tensor(sigma, dtype=level.dtype).item())
+    return level
+
+
+def known_sigma(sigma: Tensor) -> float | None:
+    """The number `sigma_level` attached to a level (every item holds it), if it made it."""
+    value = getattr(sigma, HOST_VALUE, None)
+    return None if value is None else float(value)
+
+
+def host_sigma(sigma: Tensor) -> float:
+    """The first sigma of a level as a number: the value `sigma_level` attached, else read
+    back from the tensor (a sync on a GPU)."""
+    value = known_sigma(sigma)
+    return float(sigma.reshape(-1)[0]) if value is None else value
 
 
 def to_d(x: Tensor, sigma: float, denoised: Tensor) -> Tensor:
