@@ -43,7 +43,7 @@ from nodes.ops.sampling.schedules import FlowSchedule, get_sigmas_simple
 from nodes.ops.text.clip_tokenizer import clip_tokenizer
 from nodes.ops.text.t5_tokenizer import t5_tokenizer
 from nodes.ops.weights.build import META
-from nodes.ops.weights.checkpoint_io import write_safetensors
+from nodes.ops.weights.checkpoint_write import write_safetensors
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not installed
 from tests.flux import files, tiny

@@ -29,7 +29,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 from nodes.ops.families.sd.loading import ROLES
 from nodes.ops.families.sd.saving import to_single_file
 from nodes.ops.families.sd.shipped_configs import load_config
-from nodes.ops.weights.checkpoint_io import write_safetensors
+from nodes.ops.weights.checkpoint_write import write_safetensors
 
 FAMILIES = {"sd15": "sd1", "sdxl": "sdxl"}
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}

@@ -16,7 +16,7 @@ from engine.executor import Executor
 from engine.registry import Registry
 from engine.settings import Settings
 from engine.workflow import Workflow
-from nodes.ops.weights.checkpoint_io import write_safetensors
+from nodes.ops.weights.checkpoint_write import write_safetensors
 from tests.comfy_templates import RUNNABLE, counts, judge, read, template_names
 from tests.flux import files as flux_files
 from tests.sd.conftest import write_checkpoint

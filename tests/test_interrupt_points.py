@@ -14,7 +14,8 @@ import torch
 
 from engine.context import Interrupted, check_interrupt, interruptible_by
 from nodes.ops.pixels import image as pixels
-from nodes.ops.weights.checkpoint_io import read_state_dict, read_tensors, write_safetensors
+from nodes.ops.weights.checkpoint_io import read_state_dict, read_tensors
+from nodes.ops.weights.checkpoint_write import write_safetensors
 from nodes.ops.weights.interruptible import blocks, to_in_steps, watch
 
 

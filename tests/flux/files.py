@@ -22,7 +22,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 from nodes.ops.families.flux import layout as L
 from nodes.ops.weights.build import META
-from nodes.ops.weights.checkpoint_io import write_safetensors
+from nodes.ops.weights.checkpoint_write import write_safetensors
 from tests.flux import tiny
 
 StateDict = dict[str, torch.Tensor]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import torch
 
-from nodes.ops.weights.checkpoint_io import write_safetensors
+from nodes.ops.weights.checkpoint_write import write_safetensors
 from tests.conftest import REPO
 from tests.flux import files
 from tests.flux.test_flux_workflows import dev_example

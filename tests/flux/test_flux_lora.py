@@ -21,7 +21,7 @@ from nodes.ops.families.flux.call import image_ids
 from nodes.ops.families.flux.layout import transformer_from_bfl, transformer_to_bfl
 from nodes.ops.families.patches import add_lora, unet_in_use
 from nodes.ops.text.encoding import TextEncoders
-from nodes.ops.weights.checkpoint_io import write_safetensors
+from nodes.ops.weights.checkpoint_write import write_safetensors
 from tests.flux import tiny
 from tests.flux.conftest import Written
 from tests.flux.test_flux_workflows import dev_example, saved

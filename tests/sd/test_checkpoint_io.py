@@ -15,12 +15,13 @@ import torch
 from safetensors.torch import save_file
 
 import nodes.ops.weights.checkpoint_io as io
+import nodes.ops.weights.checkpoint_write as writer
 from nodes.ops.weights.checkpoint_io import (
     CheckpointError,
     read_shapes,
     read_state_dict,
-    write_safetensors,
 )
+from nodes.ops.weights.checkpoint_write import write_safetensors
 
 WEIGHTS = {
     "a.weight": torch.arange(6.0).reshape(2, 3),
@@ -71,13 +72,13 @@ def test_write_never_replaces_a_file_that_appears_meanwhile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "race.safetensors"
-    real_save = io.save_file
+    real_save = writer.save_file
 
     def save_then_race(*args: Any, **kwargs: Any) -> None:
         real_save(*args, **kwargs)
         path.write_bytes(b"someone else's")  # lands between our check and our publish
 
-    monkeypatch.setattr(io, "save_file", save_then_race)
+    monkeypatch.setattr(writer, "save_file", save_then_race)
     with pytest.raises(FileExistsError):
         write_safetensors(path, WEIGHTS, {})
     assert path.read_bytes() == b"someone else's"

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nodes.ops.weights.checkpoint_io import CheckpointError, read_tensors, write_safetensors
+from nodes.ops.weights.checkpoint_io import CheckpointError, read_tensors
+from nodes.ops.weights.checkpoint_write import write_safetensors
 
 
 @pytest.fixture
@@ -51,3 +52,13 @@ def test_truncated_tensor_data_is_refused_by_name(half_file: Path) -> None:
     half_file.write_bytes(data[:-4])
     with pytest.raises(CheckpointError):
         read_tensors(half_file, _pick, torch.float32)
+
+
+def test_convolution_weights_can_arrive_channels_last_with_the_same_values(tmp_path: Path) -> None:
+    path = tmp_path / "conv.safetensors"
+    conv, bias = torch.randn(8, 4, 3, 3).half(), torch.randn(8).half()
+    write_safetensors(path, {"conv.weight": conv, "conv.bias": bias}, {})
+    read = read_tensors(path, list, torch.bfloat16, channels_last=True)
+    assert read["conv.weight"].is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(read["conv.weight"], conv.bfloat16())
+    assert torch.equal(read["conv.bias"], bias.bfloat16())

@@ -190,7 +190,7 @@ def test_extra_model_paths_yaml_finds_another_collection(
 
 def test_standalone_vae_file(sd_settings: Settings, sd_executor: Executor) -> None:
     from nodes.ops.families.sd.layout import vae_to_ldm
-    from nodes.ops.weights.checkpoint_io import write_safetensors
+    from nodes.ops.weights.checkpoint_write import write_safetensors
 
     vae = tiny.vae()
     path = sd_settings.models_dir / "vae" / "tiny_vae.safetensors"

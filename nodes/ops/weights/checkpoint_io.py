@@ -11,10 +11,8 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import os
 import pickle
 import re
-import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,7 +20,6 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from engine.context import Interrupted, check_interrupt
 
@@ -69,10 +66,12 @@ def read_tensors(
     path: str | Path,
     select: Callable[[list[str]], list[str]],
     dtype: torch.dtype | None = None,
+    channels_last: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Only the tensors whose names `select` picks from all names: a component of a large
     single file is read without reading the rest (for safetensors). With `dtype`, floating
-    tensors stored otherwise arrive converted, read one at a time (see `_read_converted`)."""
+    tensors stored otherwise arrive converted, read one at a time (see `_read_converted`),
+    4-d ones channels-last if asked (converting them later doubled them at the peak)."""
     path = _existing(path)
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         state, _ = read_state_dict(path)
@@ -81,7 +80,7 @@ def read_tensors(
     if dtype is not None and any(
         _STORED.get(header[k]["dtype"], dtype) != dtype for k in select(_names(header))
     ):
-        return _read_converted(path, header, select, dtype)
+        return _read_converted(path, header, select, dtype, channels_last)
     return _read_safetensors(path, select)
 
 
@@ -120,6 +119,7 @@ def _read_converted(
     header: Mapping[str, Any],
     select: Callable[[list[str]], list[str]],
     dtype: torch.dtype,
+    channels_last: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Each selected tensor read into a buffer of its own and converted at once: memory
     holds the converted weights plus one tensor in the stored dtype. (Converting memory-
@@ -140,7 +140,11 @@ def _read_converted(
             file.seek(begin + first)
             if file.readinto(raw.numpy().data) != last - first:
                 raise CheckpointError(path, f"truncated data of tensor {name!r}")
-            tensors[name] = raw.view(stored).reshape(info["shape"]).to(dtype)
+            tensor = raw.view(stored).reshape(info["shape"])
+            if channels_last and tensor.dim() == 4:
+                tensors[name] = tensor.to(dtype, memory_format=torch.channels_last)
+            else:
+                tensors[name] = tensor.to(dtype)
     return tensors
 
 
@@ -171,56 +175,6 @@ def read_shapes(path: str | Path) -> tuple[dict[str, tuple[int, ...]], dict[str,
         return shapes, _metadata(path, header)
     tensors, metadata = read_state_dict(path)  # mmap: pages are touched only for shapes
     return {name: tuple(t.shape) for name, t in tensors.items()}, metadata
-
-
-def write_safetensors(
-    path: str | Path,
-    state_dict: Mapping[str, torch.Tensor],
-    metadata: Mapping[str, str],
-    *,
-    overwrite: bool = False,
-) -> None:
-    """Write `state_dict` as safetensors atomically: readers see the old file or the new."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-        raise TypeError("safetensors metadata must map str to str")
-    tensors: dict[str, torch.Tensor] = {}
-    storages: set[int] = set()
-    for name, tensor in state_dict.items():
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"{name!r} is a {type(tensor).__name__}, not a tensor")
-        tensor = tensor.detach().contiguous()
-        pointer = tensor.untyped_storage().data_ptr()
-        if pointer in storages and tensor.numel():  # safetensors refuses shared memory
-            tensor = tensor.clone()
-        storages.add(tensor.untyped_storage().data_ptr())
-        tensors[name] = tensor
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")  # unique per writer
-    try:
-        save_file(tensors, str(temp), metadata=dict(metadata))
-        with open(temp, "rb") as file:
-            os.fsync(file.fileno())
-        if overwrite:
-            os.replace(temp, path)
-        else:
-            _publish_new(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _publish_new(temp: Path, path: Path) -> None:
-    """Move `temp` to `path` unless a file appeared there meanwhile (a hard link is atomic)."""
-    try:
-        os.link(temp, path)
-    except FileExistsError:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
-    except OSError:  # a filesystem without hard links: check, then replace
-        if path.exists():
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
-        os.replace(temp, path)
 
 
 def _existing(path: str | Path) -> Path:

@@ -71,12 +71,14 @@ class Source:
             return dict(json.loads(embedded))
         return load_config(d.family, component, d.inpaint and component == "unet")
 
-    def tensors(self, component: str, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    def tensors(
+        self, component: str, dtype: torch.dtype | None = None, channels_last: bool = False
+    ) -> dict[str, torch.Tensor]:
         """The component's tensors in the file's own layout and names; floating ones in
         `dtype` when given (the dtype the model will compute in: converted as they are
         read, so no second full copy in the stored dtype is ever held)."""
         keys = self.detection.keys_of
-        return read_tensors(self.path, lambda names: keys(component, names), dtype)
+        return read_tensors(self.path, lambda names: keys(component, names), dtype, channels_last)
 
     def held(self, component: str, compute: torch.dtype, devices: DevicePolicy) -> torch.dtype:
         """The dtype to hold the component's weights in (its stored half precision when
@@ -96,7 +98,7 @@ def build_unet(source: Source, devices: DevicePolicy) -> UNet2DConditionModel:
         with torch.device("meta"):
             unet = UNet2DConditionModel.from_config(config)
         held = source.held("unet", devices.dtype, devices)
-        tensors = source.tensors("unet", held)
+        tensors = source.tensors("unet", held, devices.channels_last)
         state = L.unet_from_ldm(tensors, config, source.detection.unet_prefix)
         fill_model(unet, state, "UNet", source.path)
         return place(unet, devices, held=held)
@@ -112,7 +114,7 @@ def build_vae(source: Source, devices: DevicePolicy, prefix: str | None = None) 
         vae = AutoencoderKL.from_config(config)
     compute = vae_dtype(config, devices)
     held = source.held("vae", compute, devices)
-    tensors = source.tensors("vae", held)
+    tensors = source.tensors("vae", held, devices.channels_last)
     state = L.vae_from_ldm(tensors, config, source.detection.vae_prefix or "")
     fill_model(vae, state, "VAE", source.path)
     return place(vae, devices, compute, held)

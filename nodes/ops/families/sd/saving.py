@@ -19,7 +19,7 @@ from nodes.ops.families.sd import layout as L
 from nodes.ops.families.sd.detect import TEXT_ENCODERS, Family
 from nodes.ops.families.sd.loading import ROLES
 from nodes.ops.weights.build import META
-from nodes.ops.weights.checkpoint_io import write_safetensors
+from nodes.ops.weights.checkpoint_write import write_safetensors
 
 
 def next_path(root: Path, prefix: str) -> Path:

@@ -44,12 +44,15 @@ class _VaeFile(Source):
         embedded = self.metadata.get(f"{META}vae_config")
         return dict(json.loads(embedded)) if embedded else load_config("sd1", "vae")
 
-    def tensors(self, component: str, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    def tensors(
+        self, component: str, dtype: torch.dtype | None = None, channels_last: bool = False
+    ) -> dict[str, torch.Tensor]:
         prefix = self.prefix
         return read_tensors(
             self.path,
             lambda names: [k for k in names if k.startswith(prefix)],
             dtype,
+            channels_last,
         )
 
 
@@ -65,7 +68,8 @@ def load_vae(path: Path, store: ModelStore, devices: DevicePolicy) -> Vae:
         prefix = source.prefix
         stored = stored_float_dtype(path, lambda names: [k for k in names if k.startswith(prefix)])
         held = held_dtype(stored, compute, devices)
-        tensors = source.tensors("vae", held)  # converted as read: no second copy held
+        # converted as read: no second copy held
+        tensors = source.tensors("vae", held, devices.channels_last)
         fill_model(vae, L.vae_from_ldm(tensors, config, source.prefix), "VAE", path)
         return place(vae, devices, compute, held)
 
