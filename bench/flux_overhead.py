@@ -76,7 +76,7 @@ def graph(seed: int) -> dict[str, Any]:
 
 def pipeline(split: files.SplitFiles, store: ModelStore) -> FluxPipeline:
     """FluxPipeline from the very modules diffgraph holds (the loaders' store entries)."""
-    devices = DevicePolicy(threads=THREADS)
+    devices = DevicePolicy(dtype="float32", threads=THREADS)  # overhead, not precision
     transformer = loading.load_transformer(split.transformer, store, devices).handle.get()
     encoders = loading.load_text_encoders((split.clip_l, split.t5), store, devices).handle.get()
     ae = loading.load_ae(split.ae, store, devices).handle.get()
@@ -107,7 +107,7 @@ def main() -> None:
         root = Path(tmp)
         split = write_home(root)
         registry = Registry.discover(plugins=False)
-        settings = Settings.at(root, threads=THREADS)
+        settings = Settings.at(root, threads=THREADS, dtype="float32")
         store = ModelStore()
 
         def ours() -> Any:

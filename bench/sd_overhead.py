@@ -239,7 +239,7 @@ def load_child(path: str) -> None:
     from nodes.ops.families.sd.loading import load_checkpoint
 
     def load() -> Any:
-        return load_checkpoint(Path(path), ModelStore(), DevicePolicy("cpu"))
+        return load_checkpoint(Path(path), ModelStore(), DevicePolicy("cpu", "float32"))
 
     @torch.inference_mode()
     def read(parts: Any) -> float:  # what the first run does: every weight is read
@@ -286,7 +286,7 @@ def main() -> None:
         home = Path(tmp)
         ckpts = home / "models" / "checkpoints"
         write_checkpoint(ckpts / "sd1.safetensors", "sd1")
-        settings = Settings.at(home)
+        settings = Settings.at(home, dtype="float32")  # overhead, not precision
         compare(Registry.discover(settings, plugins=False), settings)
         gc.collect()
         loading_table(home / "load")

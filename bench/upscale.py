@@ -123,7 +123,7 @@ def main() -> None:
         # One thread: on a CPU shared with other work, two threads made single runs vary
         # by 2x, which drowned the difference this measures.
         torch.set_num_threads(THREADS)
-        settings = Settings.at(home, threads=THREADS)
+        settings = Settings.at(home, threads=THREADS, dtype="float32")  # the direct call is float32
         settings.model_folder("upscale_models").mkdir(parents=True)
         settings.input_dir.mkdir(parents=True, exist_ok=True)
         executor = Executor(Registry.discover(plugins=False), settings)

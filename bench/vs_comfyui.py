@@ -68,6 +68,7 @@ def comfyui_command(args: argparse.Namespace, port: int, scratch: Path) -> list[
         f"sqlite:///{scratch / 'comfyui.db'}",
         "--preview-method",
         "none",
+        *args.comfyui_arg,
     ]
 
 
@@ -84,6 +85,7 @@ def diffgraph_command(args: argparse.Namespace, port: int, scratch: Path) -> lis
         str(args.models_dir),
         "--threads",
         str(args.threads),
+        *args.diffgraph_arg,
     ]
 
 
@@ -206,6 +208,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--comfyui-arg",
+        action="append",
+        default=[],
+        help="one more ComfyUI switch, e.g. --comfyui-arg=--bf16-unet (repeatable)",
+    )
+    parser.add_argument(
+        "--diffgraph-arg",
+        action="append",
+        default=[],
+        help="one more `diffgraph serve` switch, e.g. --diffgraph-arg=--dtype=float32",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     args.diffgraph_python = args.diffgraph_python or args.comfyui_python

@@ -52,6 +52,9 @@ class Settings:
     device: str | None = None  # force "cpu", "cuda", "cuda:1", "mps"; None picks the best
     dtype: str | None = None  # force "float32", "float16", "bfloat16"; None or "auto" chooses
     threads: int | None = None  # CPU threads for torch; None: torch's default (all cores)
+    compile: bool = (
+        False  # torch.compile unpatched denoising networks (nodes.ops.sampling.compiled)
+    )
     extra_model_paths: tuple[Path, ...] = ()  # ComfyUI-style extra_model_paths.yaml files
     # Import torch/diffusers in the background once serving (engine.warmup); off for
     # measuring start-up or the cold first load.

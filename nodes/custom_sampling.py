@@ -284,7 +284,7 @@ def custom_sample(
     model = guider.model
     negative = guider.negative.parts if guider.negative is not None else ()
     guidance = Guidance(guider.positive.parts, negative, guider.cfg if negative else 1.0)
-    with unet_in_use(model, ctx.models) as network:
+    with unet_in_use(model, ctx.models, ctx.settings.compile) as network:
         check_fit(model, network, latent, prompts)
         samples, denoised = denoise_latent(
             network,

@@ -69,7 +69,7 @@ def run_sampler(ctx: NodeContext, inputs: SamplerInputs, **settings: Any) -> Lat
         scheduler=inputs.scheduler,
         **settings,
     )
-    with unet_in_use(model, ctx.models) as unet:
+    with unet_in_use(model, ctx.models, ctx.settings.compile) as unet:
         prompts = [("positive", inputs.positive), ("negative", inputs.negative)]
         check_fit(model, unet, latent, prompts)
         samples = sample(

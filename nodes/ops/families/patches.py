@@ -22,6 +22,7 @@ import torch
 from engine.model_store import ModelKey, ModelStore, file_fingerprint
 from engine.types import Clip, Model
 from nodes.ops.families.registry import family_of
+from nodes.ops.sampling.compiled import compiled, unchanged
 from nodes.ops.text.encoding import TextEncoder, TextEncoders
 from nodes.ops.weights.checkpoint_io import CheckpointError, read_state_dict
 from nodes.ops.weights.lora import (
@@ -109,11 +110,13 @@ class NetworkHook(Protocol):
 
 
 @contextmanager
-def unet_in_use(model: Model, store: ModelStore) -> Iterator[Any]:
+def unet_in_use(model: Model, store: ModelStore, compile: bool = False) -> Iterator[Any]:
+    """The network with the model's patches applied for the block; with `compile`, a
+    compiled network where the model adds nothing to it (see `sampling.compiled`)."""
     with _unet_weights(model, store) as unet, ExitStack() as hooks:
         for hook in model.config.get("hooks", ()):
             hooks.enter_context(hook.applied(unet))
-        yield unet
+        yield compiled(unet) if compile and unchanged(model.config) else unet
 
 
 @contextmanager

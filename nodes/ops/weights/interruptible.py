@@ -21,6 +21,8 @@ _WATCHED = "_diffgraph_interruptible"
 
 
 def _check(module: torch.nn.Module, args: Any) -> None:
+    if torch.compiler.is_compiling():  # a compiled network: checked between steps instead
+        return
     check_interrupt()
 
 
