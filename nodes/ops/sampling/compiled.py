@@ -36,6 +36,11 @@ def compiled(network: Any) -> Any:
         return network
     existing = network.__dict__.get(_COMPILED)
     if existing is None:
-        existing = torch.compile(network, options={"freezing": True}, dynamic=False)
+        import torch._inductor.config as inductor
+
+        # Process-wide, not `options=`: passed that way freezing was only partly applied
+        # (0.46 s a step instead of 0.31-0.40 s). Only these networks are compiled here.
+        inductor.freezing = True
+        existing = torch.compile(network, dynamic=False)
         network.__dict__[_COMPILED] = existing
     return existing
