@@ -6,6 +6,7 @@ the weights in it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -48,46 +49,46 @@ def unet_out(unet: torch.nn.Module) -> torch.Tensor:
     return out[0].float()
 
 
+@pytest.fixture(scope="module")
+def half(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return half_checkpoint(tmp_path_factory.mktemp("half") / "half.safetensors")
+
+
+def loaded(path: Path, devices: DevicePolicy) -> tuple[Any, Any, Any]:
+    """The UNet, text encoders and VAE of `path` as the loader places them."""
+    model, clip, vae = load_checkpoint(path, ModelStore(), devices)
+    return model.handle.get(), clip.handle.get(), vae.handle.get()
+
+
 def test_a_half_file_computing_in_float32_keeps_its_weights_half(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    half: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = half_checkpoint(tmp_path / "half.safetensors")
-    model, clip, vae = load_checkpoint(path, ModelStore(), cpu(False, monkeypatch))
-    unet = model.handle.get()
-    assert compute_dtype_of(unet) == F32
-    assert (
-        unet.conv_in.weight.dtype == F16
-        and unet.down_blocks[0].resnets[0].norm1.weight.dtype == F32
-    )
-    assert compute_dtype_of(vae.handle.get()) == F32
-    assert all(p.dtype in (F16, F32) for p in clip.handle.get().parameters())
+    unet, clip, vae = loaded(half, cpu(False, monkeypatch))
+    assert compute_dtype_of(unet) == F32 and unet.conv_in.weight.dtype == F16
+    assert unet.down_blocks[0].resnets[0].norm1.weight.dtype == F32  # small: widened once
+    assert compute_dtype_of(vae) == F32
+    assert all(p.dtype in (F16, F32) for p in clip.parameters())
 
 
 def test_widening_per_layer_gives_exactly_the_results_of_float32_weights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    half: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = half_checkpoint(tmp_path / "half.safetensors")
-    held, _, _ = load_checkpoint(path, ModelStore(), cpu(False, monkeypatch))
-    wide, _, _ = load_checkpoint(path, ModelStore(), cpu(False, monkeypatch, "float32"))
-    assert wide.handle.get().conv_in.weight.dtype == F32  # forced: held in what it computes in
-    assert torch.equal(unet_out(held.handle.get()), unet_out(wide.handle.get()))
-    assert held.handle.get().conv_in.weight.dtype == F16  # put back after the call
+    held, _, _ = loaded(half, cpu(False, monkeypatch))
+    wide, _, _ = loaded(half, cpu(False, monkeypatch, "float32"))
+    assert wide.conv_in.weight.dtype == F32  # forced: held in what it computes in
+    assert torch.equal(unet_out(held), unet_out(wide))
+    assert held.conv_in.weight.dtype == F16  # put back after the call
 
 
 def test_a_bf16_cpu_computes_the_unet_in_bfloat16_and_prompts_in_float32(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    half: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = half_checkpoint(tmp_path / "half.safetensors")
-    model, clip, _ = load_checkpoint(path, ModelStore(), cpu(True, monkeypatch))
-    unet = model.handle.get()
+    unet, clip, _ = loaded(half, cpu(True, monkeypatch))
     assert compute_dtype_of(unet) == BF16 and unet.conv_in.weight.dtype == BF16
     assert unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
-    encoder = clip.handle.get().encoders[0].model
-    assert compute_dtype_of(encoder) == F32
-    reference, _, _ = load_checkpoint(path, ModelStore(), cpu(False, monkeypatch, "float32"))
-    torch.testing.assert_close(
-        unet_out(unet), unet_out(reference.handle.get()), atol=0.05, rtol=0.05
-    )
+    assert compute_dtype_of(clip.encoders[0].model) == F32
+    reference, _, _ = loaded(half, cpu(False, monkeypatch, "float32"))
+    torch.testing.assert_close(unet_out(unet), unet_out(reference), atol=0.05, rtol=0.05)
 
 
 def test_what_weights_are_held_in() -> None:

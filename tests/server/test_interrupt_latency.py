@@ -51,20 +51,20 @@ class SlowDisk:
 
 checkpoint_io.safe_open = SlowDisk
 
-# Tensors converted as they are read (fp16 file, float32 on the CPU) bypass safe_open.
+# Tensors converted as they are read (to the CPU's compute dtype) bypass safe_open.
 _converted = checkpoint_io._read_converted
 
 
-def slow_converted(path, header, select, dtype):
+def slow_converted(path, header, select, *rest):
     if not os.path.basename(path).startswith("slow"):
-        return _converted(path, header, select, dtype)
+        return _converted(path, header, select, *rest)
 
     def slowly(names):
         for name in select(names):
             time.sleep(0.02)
             yield name
 
-    return _converted(path, header, slowly, dtype)
+    return _converted(path, header, slowly, *rest)
 
 
 checkpoint_io._read_converted = slow_converted
