@@ -87,15 +87,15 @@ def read_tensors(
 def stored_float_dtype(
     path: str | Path, select: Callable[[list[str]], list[str]]
 ) -> torch.dtype | None:
-    """The floating dtype that most of the selected tensors' bytes are stored in, from a
-    safetensors header (None for other files: their tensors must be read to tell)."""
+    """The floating dtype that most of the selected tensors' bytes are stored in (fp8
+    included), from a safetensors header (None for other files: read them to tell)."""
     path = _existing(path)
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         return None
     header = _safetensors_header(path)
     sizes: dict[torch.dtype, int] = {}
     for name in select(_names(header)):
-        stored = _STORED.get(header[name]["dtype"])
+        stored = _STORED.get(header[name]["dtype"]) or _FP8.get(header[name]["dtype"])
         if stored is not None:
             first, last = header[name]["data_offsets"]
             sizes[stored] = sizes.get(stored, 0) + last - first
@@ -104,6 +104,7 @@ def stored_float_dtype(
 
 # safetensors' names of the floating dtypes that may be converted on reading.
 _STORED = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32}
+_FP8 = {"F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2}  # read as stored
 
 
 def _names(header: Mapping[str, Any]) -> list[str]:

@@ -33,12 +33,13 @@ from nodes.ops.text.flux_encoding import flux_encoders
 from nodes.ops.weights.build import (
     WEIGHT_DTYPES,
     fill_model,
+    held_dtype,
     path_fingerprint,
     place,
     sidecar_metadata,
     store_weights_in,
 )
-from nodes.ops.weights.checkpoint_io import read_shapes, read_tensors
+from nodes.ops.weights.checkpoint_io import read_shapes, read_tensors, stored_float_dtype
 from nodes.ops.weights.interruptible import to_in_steps, watch
 from nodes.ops.weights.precision import FP8
 
@@ -52,8 +53,19 @@ class FluxFile:
         self.shapes, self.metadata = read_shapes(path)
         self.metadata.update(sidecar_metadata(path))
 
-    def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
-        return read_tensors(self.path, lambda keys: [k for k in keys if k.startswith(prefix)])
+    def tensors(
+        self, prefix: str, dtype: torch.dtype | None = None, channels_last: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """The part's tensors; in `dtype` if given, converted one by one as they are read
+        (casting from the memory map would keep every page of it resident)."""
+        return read_tensors(self.path, _under(prefix), dtype, channels_last)
+
+    def stored(self, prefix: str) -> torch.dtype | None:
+        return stored_float_dtype(self.path, _under(prefix))
+
+
+def _under(prefix: str) -> Any:
+    return lambda keys: [k for k in keys if k.startswith(prefix)]
 
 
 def compute_dtype(devices: DevicePolicy) -> torch.dtype:
@@ -63,21 +75,26 @@ def compute_dtype(devices: DevicePolicy) -> torch.dtype:
 def build_transformer(
     source: FluxFile | Path, found: detect.TransformerWeights, devices: DevicePolicy, storage: str
 ) -> FluxTransformer2DModel:
+    compute = compute_dtype(devices)
+    fp8 = WEIGHT_DTYPES[storage]  # kept in fp8 when asked, or when stored so
+    held = compute
     if isinstance(source, Path):  # a diffusers folder
         model = FluxTransformer2DModel.from_pretrained(source, subfolder=found.prefix)
-        file_dtype = None
     else:
         with torch.device("meta"):
             model = FluxTransformer2DModel(**found.config)
-        tensors = source.tensors(found.prefix)
-        file_dtype = next((t.dtype for t in tensors.values() if t.dtype in FP8), None)
+        stored = source.stored(found.prefix)
+        fp8 = fp8 or (stored if stored in FP8 else None)
+        if fp8 is None:
+            held = held_dtype(stored, compute, devices)
+        tensors = source.tensors(found.prefix, None if stored in FP8 else held)
         if found.layout == "bfl":
             state = transformer_from_bfl(tensors, found.prefix)
         else:
             state = {k[len(found.prefix) :]: v for k, v in tensors.items()}
         fill_model(model, state, "Flux transformer", source.path)
-    compute = compute_dtype(devices)
-    fp8 = WEIGHT_DTYPES[storage] or file_dtype  # kept in fp8 when asked, or stored so
+    if fp8 is None:
+        return place(model, devices, compute, held)
     model = to_in_steps(model, dtype=compute).eval().requires_grad_(False)
     return watch(to_in_steps(store_weights_in(model, fp8, compute), devices.device))
 
@@ -114,13 +131,21 @@ def place_t5(model: T5EncoderModel, devices: DevicePolicy) -> T5EncoderModel:
 def build_ae(source: FluxFile | Path, found: detect.AEWeights, devices: DevicePolicy) -> Any:
     if isinstance(source, Path):
         ae = AutoencoderKL.from_pretrained(source, subfolder=found.prefix)
-    else:
-        with torch.device("meta"):
-            ae = AutoencoderKL(**found.config)
-        state = ae_from_ldm(source.tensors(found.prefix), found.config, found.prefix)
-        fill_model(ae, state, "Flux AE", source.path)
-    upcast = bool(getattr(ae.config, "force_upcast", False))
-    return place(ae, devices, torch.float32 if upcast else compute_dtype(devices))
+        return place(ae, devices, ae_dtype(ae.config, devices))
+    with torch.device("meta"):
+        ae = AutoencoderKL(**found.config)
+    compute = ae_dtype(found.config, devices)
+    held = held_dtype(source.stored(found.prefix), compute, devices)
+    tensors = source.tensors(found.prefix, held, devices.channels_last)
+    fill_model(ae, ae_from_ldm(tensors, found.config, found.prefix), "Flux AE", source.path)
+    return place(ae, devices, compute, held)
+
+
+def ae_dtype(config: Any, devices: DevicePolicy) -> torch.dtype:
+    """float32 where the AE would overflow float16 (bfloat16 has float32's range)."""
+    compute = compute_dtype(devices)
+    upcast = bool(config.get("force_upcast")) and compute == torch.float16
+    return torch.float32 if upcast else compute
 
 
 def transformer_model(key: ModelKey, store: ModelStore, build: Any, variant: str) -> Model:
