@@ -226,7 +226,8 @@ class RayPool:
         import ray
 
         incarnation = slot.info.get("incarnation", "")
-        for ref in slot.actor.run.remote(job.id, job.workflow, job.targets, inputs):
+        run = slot.actor.run.remote(job.id, job.workflow, job.targets, inputs, reporter.previews)
+        for ref in run:
             kind, payload = ray.get(ref)
             if kind == "files":
                 self.files.receive(incarnation, payload)

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -90,8 +90,10 @@ class RenderWorker:
         document: dict[str, Any],
         targets: list[str] | None,
         inputs: list[ShippedFile],
+        previews: bool = True,
     ) -> Iterator[WireItem]:
-        """Run one job, yielding what the server relays; the last item is the result."""
+        """Run one job, yielding what the server relays; the last item is the result.
+        `previews`: whether the job's client wants sampler previews (none are made if not)."""
         for item in inputs:
             self._receive(item)
         workflow = parse_workflow(document)  # the server parsed it already: cannot fail
@@ -101,8 +103,9 @@ class RenderWorker:
 
         def work() -> None:
             try:
+                listener = _Forward(events.put, previews)
                 outcome.append(
-                    self.executor.run(workflow, targets=targets, listener=events.put, run_id=job_id)
+                    self.executor.run(workflow, targets=targets, listener=listener, run_id=job_id)
                 )
             finally:
                 events.put(_DONE)
@@ -155,3 +158,14 @@ class RenderWorker:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(item.data)
         os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
+
+
+class _Forward:
+    """Events into the job's stream, saying whether previews are wanted
+    (`events.wants_previews`): a sampler then spares itself making them."""
+
+    def __init__(self, sink: Callable[[Event], None], previews: bool) -> None:
+        self.sink, self.previews = sink, previews
+
+    def __call__(self, event: Event) -> None:
+        self.sink(event)
