@@ -91,6 +91,18 @@ class DevicePolicy:
         return self.dtype
 
     @property
+    def overflow_safe_dtype(self) -> torch.dtype:
+        """For what overflows float16 (SDXL's VAE): bfloat16, which has float32's range,
+        where the device computes it natively, else float32."""
+        import torch
+
+        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        if self.device.type == "cpu" and cpu_computes_bf16_natively():
+            return torch.bfloat16
+        return torch.float32
+
+    @property
     def channels_last(self) -> bool:
         """Whether convolution weights go channels-last: measured faster for a UNet step
         on CUDA and for bfloat16 on the CPU (0.53 s vs 0.60 s), slower for float32 on the

@@ -27,6 +27,14 @@ def test_the_cpu_computes_in_bfloat16_only_where_the_hardware_multiplies_it(
     assert policy.channels_last == native  # measured: a win in bfloat16, a loss in float32
 
 
+@pytest.mark.parametrize(("native", "safe"), [(True, torch.bfloat16), (False, torch.float32)])
+def test_what_overflows_float16_gets_bfloat16_where_the_device_has_it(
+    monkeypatch: pytest.MonkeyPatch, native: bool, safe: torch.dtype
+) -> None:
+    monkeypatch.setattr(engine.device, "cpu_computes_bf16_natively", lambda: native)
+    assert DevicePolicy("cpu", "float16").overflow_safe_dtype == safe
+
+
 def test_auto_is_the_same_as_not_forcing() -> None:
     assert not DevicePolicy("cpu", "auto").forced
     assert DevicePolicy("cpu", "auto").dtype == DevicePolicy("cpu").dtype

@@ -68,8 +68,12 @@ def test_fp8_asked_for_stays_fp8_whatever_the_file(
     assert model.handle.get().x_embedder.weight.dtype == torch.float8_e4m3fn
 
 
-def test_the_ae_is_widened_only_where_float16_would_overflow() -> None:
+@pytest.mark.parametrize(("native", "safe"), [(True, torch.bfloat16), (False, torch.float32)])
+def test_the_ae_leaves_float16_only_where_it_would_overflow(
+    monkeypatch: pytest.MonkeyPatch, native: bool, safe: torch.dtype
+) -> None:
+    monkeypatch.setattr(engine.device, "cpu_computes_bf16_natively", lambda: native)
     config = {"force_upcast": True}
-    assert ae_dtype(config, DevicePolicy("cpu", "float16")) == torch.float32
+    assert ae_dtype(config, DevicePolicy("cpu", "float16")) == safe
     assert ae_dtype(config, DevicePolicy("cpu", "bfloat16")) == torch.bfloat16
     assert ae_dtype({"force_upcast": False}, DevicePolicy("cpu", "float16")) == torch.float16

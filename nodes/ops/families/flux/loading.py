@@ -142,10 +142,10 @@ def build_ae(source: FluxFile | Path, found: detect.AEWeights, devices: DevicePo
 
 
 def ae_dtype(config: Any, devices: DevicePolicy) -> torch.dtype:
-    """float32 where the AE would overflow float16 (bfloat16 has float32's range)."""
+    """Where the AE would overflow float16: bfloat16 if the device can, else float32."""
     compute = compute_dtype(devices)
     upcast = bool(config.get("force_upcast")) and compute == torch.float16
-    return torch.float32 if upcast else compute
+    return devices.overflow_safe_dtype if upcast else compute
 
 
 def transformer_model(key: ModelKey, store: ModelStore, build: Any, variant: str) -> Model:

@@ -121,10 +121,12 @@ def build_vae(source: Source, devices: DevicePolicy, prefix: str | None = None) 
 
 
 def vae_dtype(config: Any, devices: DevicePolicy) -> torch.dtype:
-    """Half-precision VAEs overflow in float16 for some families (SDXL): those run in
-    float32 where the device would compute in float16 (bfloat16 has float32's range)."""
+    """Some families' VAEs (SDXL's) overflow float16: where the device would compute in
+    float16 they run in bfloat16 if it can, else float32."""
     upcast = bool(config.get("force_upcast"))
-    return torch.float32 if upcast and devices.dtype == torch.float16 else devices.dtype
+    return (
+        devices.overflow_safe_dtype if upcast and devices.dtype == torch.float16 else devices.dtype
+    )
 
 
 def _text_model(config: dict[str, Any], pooled: bool) -> Any:

@@ -64,7 +64,7 @@ def load_vae(path: Path, store: ModelStore, devices: DevicePolicy) -> Vae:
         with torch.device("meta"):
             vae = AutoencoderKL.from_config(config)
         # A VAE alone may be SDXL's, which overflows in float16 (bfloat16 has the range).
-        compute = torch.float32 if devices.dtype == torch.float16 else devices.dtype
+        compute = devices.overflow_safe_dtype if devices.dtype == torch.float16 else devices.dtype
         prefix = source.prefix
         stored = stored_float_dtype(path, lambda names: [k for k in names if k.startswith(prefix)])
         held = held_dtype(stored, compute, devices)
