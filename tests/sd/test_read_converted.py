@@ -62,3 +62,12 @@ def test_convolution_weights_can_arrive_channels_last_with_the_same_values(tmp_p
     assert read["conv.weight"].is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(read["conv.weight"], conv.bfloat16())
     assert torch.equal(read["conv.bias"], bias.bfloat16())
+
+
+def test_converted_tensors_arrive_on_the_device_they_are_read_for(half_file: Path) -> None:
+    # The meta device stands in for a GPU: the same code, nothing held on the host after.
+    floats = ["a.weight", "b.weight", "c.bias"]
+    read = read_tensors(half_file, lambda _: floats, torch.float32, device="meta")
+    assert sorted(read) == floats
+    assert all(t.is_meta and t.dtype == torch.float32 for t in read.values())
+    assert read["a.weight"].shape == (4, 3)

@@ -6,6 +6,7 @@ cannot carry it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import torch
 
 from engine.device import DevicePolicy
 from engine.model_store import file_fingerprint
-from nodes.ops.weights.checkpoint_io import CheckpointError
+from nodes.ops.weights.checkpoint_io import CheckpointError, read_tensors
 from nodes.ops.weights.interruptible import to_in_steps, watch
 from nodes.ops.weights.precision import compute_in, weights_dtype
 
@@ -111,3 +112,16 @@ def store_weights_in(model: Any, storage: torch.dtype | None, compute: torch.dty
     if storage is not None:
         model.enable_layerwise_casting(storage_dtype=storage, compute_dtype=compute)
     return model
+
+
+def read_for(
+    path: Path,
+    select: Callable[[list[str]], list[str]],
+    dtype: torch.dtype | None,
+    devices: DevicePolicy | None = None,
+) -> dict[str, torch.Tensor]:
+    """The selected tensors in `dtype`, laid out (channels-last) and placed on the device
+    for `devices` as they are read: no full copy is made anywhere else first."""
+    if devices is None:
+        return read_tensors(path, select, dtype)
+    return read_tensors(path, select, dtype, devices.channels_last, devices.device)

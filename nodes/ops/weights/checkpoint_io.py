@@ -67,11 +67,13 @@ def read_tensors(
     select: Callable[[list[str]], list[str]],
     dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    device: torch.device | str = "cpu",
 ) -> dict[str, torch.Tensor]:
     """Only the tensors whose names `select` picks from all names: a component of a large
     single file is read without reading the rest (for safetensors). With `dtype`, floating
     tensors stored otherwise arrive converted, read one at a time (see `_read_converted`),
-    4-d ones channels-last if asked (converting them later doubled them at the peak)."""
+    4-d ones channels-last if asked (converting them later doubled them at the peak).
+    Safetensors arrive on `device` one by one: a GPU load holds one tensor in RAM at most."""
     path = _existing(path)
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         state, _ = read_state_dict(path)
@@ -80,8 +82,8 @@ def read_tensors(
     if dtype is not None and any(
         _STORED.get(header[k]["dtype"], dtype) != dtype for k in select(_names(header))
     ):
-        return _read_converted(path, header, select, dtype, channels_last)
-    return _read_safetensors(path, select)
+        return _read_converted(path, header, select, dtype, channels_last, device)
+    return _read_safetensors(path, select, device)
 
 
 def stored_float_dtype(
@@ -121,6 +123,7 @@ def _read_converted(
     select: Callable[[list[str]], list[str]],
     dtype: torch.dtype,
     channels_last: bool = False,
+    device: torch.device | str = "cpu",
 ) -> dict[str, torch.Tensor]:
     """Each selected tensor read into a buffer of its own and converted at once: memory
     holds the converted weights plus one tensor in the stored dtype. (Converting memory-
@@ -134,7 +137,7 @@ def _read_converted(
             info = header[name]
             stored = _STORED.get(info["dtype"])
             if stored is None:  # integers and the like: as safetensors reads them
-                tensors.update(_read_safetensors(path, functools.partial(_only, name)))
+                tensors.update(_read_safetensors(path, functools.partial(_only, name), device))
                 continue
             first, last = info["data_offsets"]
             raw = torch.empty(last - first, dtype=torch.uint8)
@@ -142,10 +145,8 @@ def _read_converted(
             if file.readinto(raw.numpy().data) != last - first:
                 raise CheckpointError(path, f"truncated data of tensor {name!r}")
             tensor = raw.view(stored).reshape(info["shape"])
-            if channels_last and tensor.dim() == 4:
-                tensors[name] = tensor.to(dtype, memory_format=torch.channels_last)
-            else:
-                tensors[name] = tensor.to(dtype)
+            layout = torch.channels_last if channels_last and tensor.dim() == 4 else None
+            tensors[name] = tensor.to(device, dtype, memory_format=layout or torch.preserve_format)
     return tensors
 
 

@@ -36,10 +36,11 @@ from nodes.ops.weights.build import (
     held_dtype,
     path_fingerprint,
     place,
+    read_for,
     sidecar_metadata,
     store_weights_in,
 )
-from nodes.ops.weights.checkpoint_io import read_shapes, read_tensors, stored_float_dtype
+from nodes.ops.weights.checkpoint_io import read_shapes, stored_float_dtype
 from nodes.ops.weights.interruptible import to_in_steps, watch
 from nodes.ops.weights.precision import FP8
 
@@ -54,11 +55,11 @@ class FluxFile:
         self.metadata.update(sidecar_metadata(path))
 
     def tensors(
-        self, prefix: str, dtype: torch.dtype | None = None, channels_last: bool = False
+        self, prefix: str, dtype: torch.dtype | None = None, devices: DevicePolicy | None = None
     ) -> dict[str, torch.Tensor]:
         """The part's tensors; in `dtype` if given, converted one by one as they are read
         (casting from the memory map would keep every page of it resident)."""
-        return read_tensors(self.path, _under(prefix), dtype, channels_last)
+        return read_for(self.path, _under(prefix), dtype, devices)
 
     def stored(self, prefix: str) -> torch.dtype | None:
         return stored_float_dtype(self.path, _under(prefix))
@@ -87,7 +88,9 @@ def build_transformer(
         fp8 = fp8 or (stored if stored in FP8 else None)
         if fp8 is None:
             held = held_dtype(stored, compute, devices)
-        tensors = source.tensors(found.prefix, None if stored in FP8 else held)
+        # fp8 weights are narrowed (or widened) on the host, then moved (store_weights_in)
+        placed_for = None if fp8 else devices
+        tensors = source.tensors(found.prefix, None if stored in FP8 else held, placed_for)
         if found.layout == "bfl":
             state = transformer_from_bfl(tensors, found.prefix)
         else:
@@ -136,7 +139,7 @@ def build_ae(source: FluxFile | Path, found: detect.AEWeights, devices: DevicePo
         ae = AutoencoderKL(**found.config)
     compute = ae_dtype(found.config, devices)
     held = held_dtype(source.stored(found.prefix), compute, devices)
-    tensors = source.tensors(found.prefix, held, devices.channels_last)
+    tensors = source.tensors(found.prefix, held, devices)
     fill_model(ae, ae_from_ldm(tensors, found.config, found.prefix), "Flux AE", source.path)
     return place(ae, devices, compute, held)
 

@@ -30,13 +30,13 @@ from nodes.ops.weights.build import (
     held_dtype,
     path_fingerprint,
     place,
+    read_for,
     sidecar_metadata,
     store_weights_in,
 )
 from nodes.ops.weights.checkpoint_io import (
     CheckpointError,
     read_shapes,
-    read_tensors,
     stored_float_dtype,
 )
 
@@ -72,13 +72,13 @@ class Source:
         return load_config(d.family, component, d.inpaint and component == "unet")
 
     def tensors(
-        self, component: str, dtype: torch.dtype | None = None, channels_last: bool = False
+        self, component: str, dtype: torch.dtype | None = None, devices: DevicePolicy | None = None
     ) -> dict[str, torch.Tensor]:
         """The component's tensors in the file's own layout and names; floating ones in
         `dtype` when given (the dtype the model will compute in: converted as they are
-        read, so no second full copy in the stored dtype is ever held)."""
+        read, so no second full copy in the stored dtype is ever held), placed for `devices`."""
         keys = self.detection.keys_of
-        return read_tensors(self.path, lambda names: keys(component, names), dtype, channels_last)
+        return read_for(self.path, lambda names: keys(component, names), dtype, devices)
 
     def held(self, component: str, compute: torch.dtype, devices: DevicePolicy) -> torch.dtype:
         """The dtype to hold the component's weights in (its stored half precision when
@@ -98,7 +98,7 @@ def build_unet(source: Source, devices: DevicePolicy) -> UNet2DConditionModel:
         with torch.device("meta"):
             unet = UNet2DConditionModel.from_config(config)
         held = source.held("unet", devices.dtype, devices)
-        tensors = source.tensors("unet", held, devices.channels_last)
+        tensors = source.tensors("unet", held, devices)
         state = L.unet_from_ldm(tensors, config, source.detection.unet_prefix)
         fill_model(unet, state, "UNet", source.path)
         return place(unet, devices, held=held)
@@ -114,7 +114,7 @@ def build_vae(source: Source, devices: DevicePolicy, prefix: str | None = None) 
         vae = AutoencoderKL.from_config(config)
     compute = vae_dtype(config, devices)
     held = source.held("vae", compute, devices)
-    tensors = source.tensors("vae", held, devices.channels_last)
+    tensors = source.tensors("vae", held, devices)
     state = L.vae_from_ldm(tensors, config, source.detection.vae_prefix or "")
     fill_model(vae, state, "VAE", source.path)
     return place(vae, devices, compute, held)
@@ -154,7 +154,7 @@ def build_text_encoders(source: Source, devices: DevicePolicy) -> TextEncoders:
                 model = _text_model(config, pooled)
             convert = L.clip_from_ldm if slot.style == "clip" else L.open_clip_from_ldm
             held = source.held(slot.component, devices.text_dtype, devices)
-            state = convert(source.tensors(slot.component, held), model, slot.prefix)
+            state = convert(source.tensors(slot.component, held, devices), model, slot.prefix)
             fill_model(model, state, f"text encoder {slot.component}", source.path)
         layers = int(model.config.num_hidden_layers)
         # SD1 reads the last layer; SD2 the 23rd of OpenCLIP's 24 (a 23-layer diffusers

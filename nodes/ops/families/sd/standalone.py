@@ -19,12 +19,11 @@ from nodes.ops.families.sd import layout as L
 from nodes.ops.families.sd.detect import detect_controlnet
 from nodes.ops.families.sd.loading import Source
 from nodes.ops.families.sd.shipped_configs import load_config
-from nodes.ops.weights.build import META, fill_model, held_dtype, place
+from nodes.ops.weights.build import META, fill_model, held_dtype, place, read_for
 from nodes.ops.weights.checkpoint_io import (
     CheckpointError,
     read_shapes,
     read_state_dict,
-    read_tensors,
     stored_float_dtype,
 )
 
@@ -45,14 +44,11 @@ class _VaeFile(Source):
         return dict(json.loads(embedded)) if embedded else load_config("sd1", "vae")
 
     def tensors(
-        self, component: str, dtype: torch.dtype | None = None, channels_last: bool = False
+        self, component: str, dtype: torch.dtype | None = None, devices: DevicePolicy | None = None
     ) -> dict[str, torch.Tensor]:
         prefix = self.prefix
-        return read_tensors(
-            self.path,
-            lambda names: [k for k in names if k.startswith(prefix)],
-            dtype,
-            channels_last,
+        return read_for(
+            self.path, lambda names: [k for k in names if k.startswith(prefix)], dtype, devices
         )
 
 
@@ -69,7 +65,7 @@ def load_vae(path: Path, store: ModelStore, devices: DevicePolicy) -> Vae:
         stored = stored_float_dtype(path, lambda names: [k for k in names if k.startswith(prefix)])
         held = held_dtype(stored, compute, devices)
         # converted as read: no second copy held
-        tensors = source.tensors("vae", held, devices.channels_last)
+        tensors = source.tensors("vae", held, devices)
         fill_model(vae, L.vae_from_ldm(tensors, config, source.prefix), "VAE", path)
         return place(vae, devices, compute, held)
 
