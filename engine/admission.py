@@ -43,10 +43,11 @@ class Budget:
     ram: int
     vram: int | None = None
     accelerator: bool = False
+    half: bool = False  # networks compute in 2-byte values (bfloat16 on some CPUs)
 
     @classmethod
-    def of(cls, settings: Settings, accelerator: bool) -> Budget:
-        return cls(settings.ram_budget, settings.vram_budget, accelerator)
+    def of(cls, settings: Settings, accelerator: bool, half: bool = False) -> Budget:
+        return cls(settings.ram_budget, settings.vram_budget, accelerator, half)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ def admit(
     too_many = node_count_problem(len(workflow.nodes), max_nodes)
     if too_many is not None:
         return [too_many]
-    moments, problems = walk(workflow, registry, settings, budget.accelerator, targets)
+    moments, problems = walk(
+        workflow, registry, settings, budget.accelerator, targets, half=budget.half
+    )
     if not problems and moments:
         problems.extend(_over_budget(moments, budget, workflow, registry))
     return problems
@@ -115,6 +118,7 @@ def walk(
     settings: Settings,
     accelerator: bool,
     targets: Collection[str] | None = None,
+    half: bool = False,
 ) -> tuple[list[Moment], list[Problem]]:
     """Each node's moment in run order, and the inputs its node refused (over a limit)."""
     graph = WorkflowGraph(workflow)
@@ -132,9 +136,8 @@ def walk(
     problems: list[Problem] = []
     for node_id in order:
         links = _linked_estimates(workflow, node_id, estimates)
-        given = CostInputs(
-            node_id, literal_inputs(workflow, registry, node_id), links, settings, accelerator
-        )
+        widgets = literal_inputs(workflow, registry, node_id)
+        given = CostInputs(node_id, widgets, links, settings, accelerator, half or accelerator)
         cost = _cost(registry, workflow, given, problems)
         models.update(cost.models)
         estimates[node_id] = cost.outputs

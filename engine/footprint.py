@@ -63,7 +63,8 @@ class CostInputs:
     widgets: Mapping[str, Any]
     links: Mapping[str, Estimate]
     settings: Settings
-    accelerator: bool  # networks on a GPU (half precision) rather than the CPU (float32)
+    accelerator: bool  # networks on a GPU rather than the CPU
+    half: bool = False  # networks compute in 2-byte values (a GPU, or bfloat16 on a CPU)
 
     def link(self, name: str) -> Estimate:
         return self.links.get(name, Estimate())
@@ -75,7 +76,7 @@ class CostInputs:
     @property
     def compute_bytes(self) -> int:
         """Bytes per value of weights and activations where networks run."""
-        return 2 if self.accelerator else FLOAT32
+        return 2 if self.half or self.accelerator else FLOAT32
 
 
 CostHook = Callable[[CostInputs], NodeCost]

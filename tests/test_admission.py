@@ -258,3 +258,13 @@ def test_admission_imports_no_torch(tmp_path: Path) -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_networks_computing_in_half_precision_on_the_cpu_need_half_the_memory(
+    toy_registry: Registry, toy_settings: Settings
+) -> None:
+    workflow = toy(toy_registry)
+    wide = {m.node: m.cost for m in walk(workflow, toy_registry, toy_settings, False)[0]}
+    half = {m.node: m.cost for m in walk(workflow, toy_registry, toy_settings, False, half=True)[0]}
+    assert 2 * sum(half["ckpt"].models.values()) == sum(wide["ckpt"].models.values())
+    assert half["sample"].working < wide["sample"].working  # activations halve, latents stay

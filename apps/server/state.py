@@ -72,7 +72,9 @@ class Services:
     @property
     def budget(self) -> Budget:
         """The memory a job may use, where this server's executor runs networks."""
-        return Budget.of(self.settings, self.executor.devices.device.type != "cpu")
+        devices = self.executor.devices
+        half = devices.dtype.itemsize == 2
+        return Budget.of(self.settings, devices.device.type != "cpu", half)
 
 
 SERVICES = web.AppKey("services", Services)
