@@ -23,7 +23,6 @@ from nodes.ops.weights.build import META, fill_model, held_dtype, place, read_fo
 from nodes.ops.weights.checkpoint_io import (
     CheckpointError,
     read_shapes,
-    read_state_dict,
     stored_float_dtype,
 )
 
@@ -46,10 +45,13 @@ class _VaeFile(Source):
     def tensors(
         self, component: str, dtype: torch.dtype | None = None, devices: DevicePolicy | None = None
     ) -> dict[str, torch.Tensor]:
-        prefix = self.prefix
-        return read_for(
-            self.path, lambda names: [k for k in names if k.startswith(prefix)], dtype, devices
-        )
+        return read_for(self.path, self._mine, dtype, devices)
+
+    def stored(self) -> torch.dtype | None:
+        return stored_float_dtype(self.path, self._mine)
+
+    def _mine(self, names: list[str]) -> list[str]:
+        return [k for k in names if k.startswith(self.prefix)]
 
 
 def load_vae(path: Path, store: ModelStore, devices: DevicePolicy) -> Vae:
@@ -61,9 +63,7 @@ def load_vae(path: Path, store: ModelStore, devices: DevicePolicy) -> Vae:
             vae = AutoencoderKL.from_config(config)
         # A VAE alone may be SDXL's, which overflows in float16 (bfloat16 has the range).
         compute = devices.overflow_safe_dtype if devices.dtype == torch.float16 else devices.dtype
-        prefix = source.prefix
-        stored = stored_float_dtype(path, lambda names: [k for k in names if k.startswith(prefix)])
-        held = held_dtype(stored, compute, devices)
+        held = held_dtype(source.stored(), compute, devices)
         # converted as read: no second copy held
         tensors = source.tensors("vae", held, devices)
         fill_model(vae, L.vae_from_ldm(tensors, config, source.prefix), "VAE", path)
@@ -93,22 +93,14 @@ def load_controlnet(path: Path, store: ModelStore, devices: DevicePolicy) -> Con
         cfg = config()
         with torch.device("meta"):
             model = ControlNetModel.from_config(cfg)
-        state, _ = read_state_dict(path)
+        # Converted as read, onto the device (a pickle is read whole, then converted).
+        held = held_dtype(stored_float_dtype(path, list), devices.dtype, devices)
+        state = read_for(path, list, held, devices)
         if found.layout == "ldm":
             state = L.controlnet_from_ldm(state, cfg, found.prefix)
         fill_model(model, state, "ControlNet", path)
-        return place(
-            model, devices, held=held_dtype(_most_common_dtype(state), devices.dtype, devices)
-        )
+        return place(model, devices, held=held)
 
     handle = store.handle(ModelKey("controlnet", str(path), file_fingerprint(path)), build)
     handle.get()
     return ControlNet(handle, {"family": found.family})
-
-
-def _most_common_dtype(state: dict[str, torch.Tensor]) -> torch.dtype | None:
-    counts: dict[torch.dtype, int] = {}
-    for tensor in state.values():
-        if tensor.is_floating_point():
-            counts[tensor.dtype] = counts.get(tensor.dtype, 0) + tensor.numel()
-    return max(counts, key=counts.__getitem__) if counts else None
